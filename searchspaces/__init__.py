@@ -1,0 +1,27 @@
+"""Search spaces and their registry (names resolved only at the CLI/API edge)."""
+
+from __future__ import annotations
+
+from searchspaces.base import Arch, SearchSpace
+from searchspaces.ofa_mbv3 import W10, W12
+
+SPACES: dict[str, SearchSpace] = {}
+
+
+def register(space: SearchSpace) -> SearchSpace:
+    if space.name in SPACES:
+        raise ValueError(f"search space {space.name!r} is already registered")
+    SPACES[space.name] = space
+    return space
+
+
+def get_space(name: str) -> SearchSpace:
+    if name not in SPACES:
+        raise KeyError(f"unknown search space {name!r}; choose from {', '.join(sorted(SPACES))}")
+    return SPACES[name]
+
+
+register(W10)
+register(W12)
+
+__all__ = ["Arch", "SearchSpace", "SPACES", "get_space", "register"]

@@ -1,0 +1,207 @@
+"""Once-for-All's elastic MobileNetV3 space (``ofa-mbv3-w1.0`` and ``ofa-mbv3-w1.2``).
+
+Channel widths, strides, activations and squeeze-excite placement follow OFA's
+``OFAMobileNetV3`` supernet; an arch is OFA's dict ``{"ks": [20], "e": [20], "d": [5], "r": R}``.
+Genes: 20 kernel indices, 20 expand-ratio indices, 5 depth indices, 1 resolution index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from searchspaces.base import GENE_DTYPE, Arch, SearchSpace
+from searchspaces.mobilenet import Conv, Linear, MBConv, MobileNet, NetSpec, make_divisible
+
+KERNELS = (3, 5, 7)
+EXPANDS = (3, 4, 6)
+DEPTHS = (2, 3, 4)
+N_STAGES, MAX_DEPTH = 5, 4
+N_BLOCKS = N_STAGES * MAX_DEPTH
+BASE_WIDTHS = (16, 16, 24, 40, 80, 112, 160, 960, 1280)
+STAGE_STRIDES = (2, 2, 2, 1, 2)
+STAGE_ACTS = ("relu", "relu", "h_swish", "h_swish", "h_swish")
+STAGE_SE = (False, True, False, True, True)
+N_CLASSES = 1000
+
+
+class OFAMobileNetV3Space(SearchSpace):
+    def __init__(self, name: str, width_mult: float, resolutions: range) -> None:
+        self.name = name
+        self.width_mult = width_mult
+        self.resolutions = tuple(resolutions)
+        self.widths = [make_divisible(w * width_mult) for w in BASE_WIDTHS[:-2]]
+        self.final_expand = make_divisible(BASE_WIDTHS[-2] * width_mult)
+        self.last_channel = make_divisible(BASE_WIDTHS[-1] * width_mult)
+        sizes = [3] * (2 * N_BLOCKS) + [3] * N_STAGES + [len(self.resolutions)]
+        self.gene_sizes = np.array(sizes, dtype=np.int64)
+
+    # -- genes <-> OFA dict -------------------------------------------------------------------
+    @staticmethod
+    def split(genes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Kernel, expand, depth and resolution index columns of a batch."""
+        return genes[:, :N_BLOCKS], genes[:, N_BLOCKS:2 * N_BLOCKS], genes[:, 2 * N_BLOCKS:-1], genes[:, -1]
+
+    @staticmethod
+    def active_blocks(depth_idx: np.ndarray) -> np.ndarray:
+        """Boolean ``(n, 20)``: which of the 20 block slots a batch of depth indices uses."""
+        depth = np.asarray(DEPTHS)[depth_idx]
+        return (np.arange(MAX_DEPTH) < depth[:, :, None]).reshape(len(depth), N_BLOCKS)
+
+    def canonical(self, genes: np.ndarray) -> np.ndarray:
+        """Unused block slots get the first kernel and expand choice (they do not change the net)."""
+        out = genes.copy()
+        inactive = ~self.active_blocks(out[:, 2 * N_BLOCKS:-1])
+        out[:, :N_BLOCKS][inactive] = 0
+        out[:, N_BLOCKS:2 * N_BLOCKS][inactive] = 0
+        return out
+
+    def to_json(self, arch: Arch) -> dict[str, Any]:
+        ks, e, d, r = self.split(np.array([arch.genes]))
+        return {
+            "ks": [KERNELS[i] for i in ks[0]],
+            "e": [EXPANDS[i] for i in e[0]],
+            "d": [DEPTHS[i] for i in d[0]],
+            "r": self.resolutions[r[0]],
+        }
+
+    def from_json(self, value: Any) -> Arch:
+        if not isinstance(value, dict) or not {"ks", "e", "d"} <= value.keys():
+            raise ValueError(f"{self.name} arch must be an object with keys ks, e, d, r")
+        r = value.get("r", self.resolutions[-1])
+        r = r[0] if isinstance(r, list) and len(r) == 1 else r
+        row = [
+            *_indices(value["ks"], KERNELS, N_BLOCKS, "ks"),
+            *_indices(value["e"], EXPANDS, N_BLOCKS, "e"),
+            *_indices(value["d"], DEPTHS, N_STAGES, "d"),
+            *_indices([r], self.resolutions, 1, "r"),
+        ]
+        return self.to_arch(self.canonical(np.array([row], dtype=GENE_DTYPE))[0])
+
+    # -- networks and exact costs --------------------------------------------------------------
+    def net_spec(self, arch: Arch) -> NetSpec:
+        ks, e, d, _ = self.split(np.array([arch.genes]))
+        active = self.active_blocks(d)[0]
+        blocks = [self._first_block()]
+        blocks += [self._block(i, KERNELS[ks[0, i]], EXPANDS[e[0, i]]) for i in range(N_BLOCKS) if active[i]]
+        return NetSpec(blocks=tuple(blocks), **self._stem_and_head())
+
+    def resolution(self, arch: Arch) -> int:
+        return self.resolutions[arch.genes[-1]]
+
+    def build(self, arch: Arch) -> MobileNet:
+        return MobileNet(self.net_spec(arch))
+
+    def macs(self, genes: np.ndarray) -> np.ndarray:
+        return self._fixed_macs[genes[:, -1]] + self._per_slot(self._block_macs, genes, with_resolution=True)
+
+    def params(self, genes: np.ndarray) -> np.ndarray:
+        return self._fixed_params + self._per_slot(self._block_params, genes, with_resolution=False)
+
+    def shrink_step(self, genes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Move one random gene per row one choice down; every choice list is ordered by cost, so
+        no cost grows. Rows already at the smallest arch stay as they are."""
+        out = self.canonical(genes)
+        weights = (out > 0) * rng.random(out.shape)
+        column = weights.argmax(1)
+        rows = np.arange(len(out))
+        out[rows, column] -= (weights[rows, column] > 0).astype(out.dtype)
+        return self.canonical(out)
+
+    def _per_slot(self, table: np.ndarray, genes: np.ndarray, with_resolution: bool) -> np.ndarray:
+        """Sum over the 20 slots of ``table[(r,) slot, depth, k, e]`` (zero for unused slots)."""
+        ks, e, d, r = (part.astype(np.int32) for part in self.split(genes))
+        index = (self._slot_offsets + np.repeat(d, MAX_DEPTH, axis=1) * 9 + ks * 3 + e)
+        if with_resolution:
+            index += r[:, None] * (N_BLOCKS * 27)
+        return np.take(table, index).sum(1)
+
+    def _stem_and_head(self) -> dict[str, Any]:
+        return {
+            "stem": (Conv(3, self.widths[0], 3, 2, act="h_swish"),),
+            "pre_pool": (Conv(self.widths[-1], self.final_expand, act="h_swish"),),
+            "post_pool": (Conv(self.final_expand, self.last_channel, bn=False, act="h_swish"),),
+            "classifier": Linear(self.last_channel, N_CLASSES),
+        }
+
+    def _first_block(self) -> MBConv:
+        w_in, w_out = self.widths[0], self.widths[1]
+        return MBConv(w_in, w_out, 3, 1, w_in, "relu", se=False, residual=w_in == w_out, expand=False)
+
+    def _block(self, slot: int, kernel: int, expand: int) -> MBConv:
+        stage, j = divmod(slot, MAX_DEPTH)
+        w_in = self.widths[stage + 1] if j == 0 else self.widths[stage + 2]
+        w_out = self.widths[stage + 2]
+        stride = STAGE_STRIDES[stage] if j == 0 else 1
+        mid = make_divisible(round(w_in * expand))
+        return MBConv(w_in, w_out, kernel, stride, mid, STAGE_ACTS[stage], STAGE_SE[stage],
+                      residual=stride == 1 and w_in == w_out)
+
+    def _block_input_sizes(self, resolution: int) -> list[int]:
+        """Spatial size entering each of the 20 slots (a stage's first slot sees the previous stride)."""
+        size = -(-resolution // 2)
+        sizes = []
+        for stage in range(N_STAGES):
+            sizes.append(size)
+            size = -(-size // STAGE_STRIDES[stage])
+            sizes += [size] * (MAX_DEPTH - 1)
+        return sizes
+
+    _slot_offsets = np.arange(N_BLOCKS, dtype=np.int32) * 27
+
+    @cached_property
+    def _block_macs(self) -> np.ndarray:
+        """Flat table over (resolution, slot, depth, kernel, expand) of one slot's MACs."""
+        return np.stack([self._slot_table(lambda block, size: block.macs(size), res) for res in self.resolutions]).ravel()
+
+    @cached_property
+    def _block_params(self) -> np.ndarray:
+        return self._slot_table(lambda block, size: block.params(), self.resolutions[-1]).ravel()
+
+    def _slot_table(self, count: Callable[[MBConv, int], int], resolution: int) -> np.ndarray:
+        table = np.zeros((N_BLOCKS, len(DEPTHS), len(KERNELS), len(EXPANDS)), dtype=np.int64)
+        for slot, size in enumerate(self._block_input_sizes(resolution)):
+            for di, depth in enumerate(DEPTHS):
+                if slot % MAX_DEPTH >= depth:
+                    continue
+                for ki, k in enumerate(KERNELS):
+                    for ei, e in enumerate(EXPANDS):
+                        table[slot, di, ki, ei] = count(self._block(slot, k, e), size)
+        return table
+
+    @cached_property
+    def _fixed_macs(self) -> np.ndarray:
+        """MACs of everything but the 20 elastic slots, per resolution index."""
+        parts = self._stem_and_head()
+        first = self._first_block()
+        return np.array([
+            parts["stem"][0].macs(res) + first.macs(-(-res // 2)) + parts["pre_pool"][0].macs(self._final_size(res))
+            + parts["post_pool"][0].macs(1) + parts["classifier"].macs()
+            for res in self.resolutions
+        ], dtype=np.int64)
+
+    def _final_size(self, resolution: int) -> int:
+        size = -(-resolution // 2)
+        for stride in STAGE_STRIDES:
+            size = -(-size // stride)
+        return size
+
+    @cached_property
+    def _fixed_params(self) -> int:
+        return NetSpec(blocks=(self._first_block(),), **self._stem_and_head()).params()
+
+
+def _indices(values: Any, choices: tuple[int, ...], length: int, key: str) -> list[int]:
+    if not isinstance(values, list) or len(values) != length:
+        raise ValueError(f"'{key}' must be a list of {length} values from {list(choices)}")
+    bad = [v for v in values if v not in choices]
+    if bad:
+        raise ValueError(f"'{key}' has {bad[0]!r}; allowed: {list(choices)}")
+    return [choices.index(v) for v in values]
+
+
+W10 = OFAMobileNetV3Space("ofa-mbv3-w1.0", 1.0, range(128, 225, 4))
+W12 = OFAMobileNetV3Space("ofa-mbv3-w1.2", 1.2, range(160, 225, 4))
