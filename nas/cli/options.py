@@ -1,0 +1,60 @@
+"""Option types and resolvers shared by commands: names become objects only here, at the edge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit code 2."""
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def json_value(text: str) -> Any:
+    """A JSON literal, or ``@FILE`` for a file holding one."""
+    try:
+        return json.loads(Path(text[1:]).read_text() if text.startswith("@") else text)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+
+
+def space_names() -> list[str]:
+    from searchspaces import SPACES
+
+    return sorted(SPACES)
+
+
+def resolve_predictor(space: Any, name_or_path: str | None) -> Any:
+    """The default predictor of a space, a registered predictor name, or a predictor file."""
+    from predictors.ofa_mlp import OFAAccuracyPredictor
+
+    if name_or_path in (None, OFAAccuracyPredictor.name):
+        return OFAAccuracyPredictor(space)
+    path = Path(name_or_path)
+    if not path.exists():
+        raise ValueError(f"predictor {name_or_path!r} is neither a known name (ofa-mlp) nor an existing file")
+    return OFAAccuracyPredictor(space, path)

@@ -1,0 +1,63 @@
+"""What a search optimizes: a space, an accuracy predictor, cost models and budgets on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nas.budgets import Budget, format_quantity
+from predictors.base import CostModel, Predictor
+from searchspaces.base import SearchSpace
+
+
+class InfeasibleBudget(ValueError):
+    """No architecture of the space fits the budgets."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Maximize ``predictor`` over ``space`` subject to ``budgets`` on the ``costs`` metrics."""
+
+    space: SearchSpace
+    predictor: Predictor
+    costs: tuple[CostModel, ...]
+    budgets: tuple[Budget, ...]
+
+    def __post_init__(self) -> None:
+        known = {c.metric for c in self.costs}
+        missing = [b.metric for b in self.budgets if b.metric not in known]
+        if missing:
+            raise ValueError(f"no cost model for budgeted metric {missing[0]!r}")
+
+    @property
+    def objectives(self) -> list[str]:
+        """Cost metrics on the Pareto front: MACs, then every other budgeted metric."""
+        budgeted = [b.metric for b in self.budgets]
+        first = [c.metric for c in self.costs][:1]
+        return list(dict.fromkeys(first + budgeted))
+
+    def cost_metrics(self, genes: np.ndarray) -> dict[str, np.ndarray]:
+        return {c.metric: c.cost(genes) for c in self.costs}
+
+    def evaluate(self, genes: np.ndarray) -> dict[str, np.ndarray]:
+        """Every metric of a batch: ``accuracy`` from the predictor, then each cost."""
+        return {"accuracy": self.predictor.predict(genes), **self.cost_metrics(genes)}
+
+    def feasible(self, genes: np.ndarray) -> np.ndarray:
+        mask = np.ones(len(genes), dtype=bool)
+        for budget in self.budgets:
+            cost = next(c for c in self.costs if c.metric == budget.metric)
+            mask &= cost.cost(genes) <= budget.limit
+        return mask
+
+    def check_feasible(self, smallest: np.ndarray) -> None:
+        """Raise :class:`InfeasibleBudget` naming the smallest achievable value if a budget is too tight."""
+        for budget in self.budgets:
+            cost = next(c for c in self.costs if c.metric == budget.metric)
+            least = float(cost.cost(smallest)[0])
+            if least > budget.limit:
+                raise InfeasibleBudget(
+                    f"budget {budget} is below the smallest subnet of {self.space.name}, "
+                    f"which needs {format_quantity(least)} {budget.metric}"
+                )

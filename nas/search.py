@@ -1,0 +1,113 @@
+"""Run a searcher against a problem in-process: ask, evaluate, tell, until a limit; keep everything."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nas.pareto import pareto_mask
+from nas.problem import Problem
+from nas.searchers.base import Searcher
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_seconds: float = 3.0
+    generations: int = 1000
+    batch_size: int = 2048
+
+
+@dataclass
+class SearchResult:
+    """Every evaluated architecture (gene rows) with its metrics; the front and best derive from them."""
+
+    problem: Problem
+    genes: np.ndarray
+    metrics: dict[str, np.ndarray]
+    seconds: float
+    generations: int
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.genes)
+
+    def pareto_indices(self) -> np.ndarray:
+        """Rows on the front of accuracy (max) vs the problem's objectives (min), by ascending cost."""
+        feasible = np.flatnonzero(self.problem.feasible(self.genes))
+        points = np.column_stack([-self.metrics["accuracy"][feasible],
+                                  *(self.metrics[m][feasible] for m in self.problem.objectives)])
+        front = feasible[pareto_mask(points)]
+        return front[np.argsort(self.metrics[self.problem.objectives[0]][front], kind="stable")]
+
+    def best_index(self) -> int:
+        feasible = np.flatnonzero(self.problem.feasible(self.genes))
+        return int(feasible[np.argmax(self.metrics["accuracy"][feasible])])
+
+    def trial(self, index: int) -> dict[str, Any]:
+        space = self.problem.space
+        metrics = {name: _plain(name, values[index]) for name, values in self.metrics.items()}
+        return {"arch": space.to_json(space.to_arch(self.genes[index])), "metrics": metrics}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "best": self.trial(self.best_index()),
+            "pareto": [self.trial(i) for i in self.pareto_indices()],
+            "evaluated": self.evaluated,
+            "search_seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Progress:
+    """What a progress display is told after each generation."""
+
+    generations: int = 0
+    evaluated: int = 0
+    best_accuracy: float = float("-inf")
+    seconds: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def run_search(
+    problem: Problem,
+    searcher: Searcher,
+    limits: Limits,
+    on_generation: Callable[[Progress], None] | None = None,
+) -> SearchResult:
+    problem.check_feasible(np.zeros((1, problem.space.n_genes), dtype=np.int16))
+    genes: list[np.ndarray] = []
+    metrics: list[dict[str, np.ndarray]] = []
+    progress = Progress()
+    start = time.perf_counter()
+    while progress.generations < limits.generations and progress.seconds < limits.time_seconds:
+        batch = searcher.ask(limits.batch_size)
+        if len(batch) == 0:
+            break  # the searcher has exhausted the feasible space
+        values = problem.evaluate(batch)
+        searcher.tell(batch, values)
+        genes.append(batch)
+        metrics.append(values)
+        progress.generations += 1
+        progress.evaluated += len(batch)
+        progress.best_accuracy = max(progress.best_accuracy, float(values["accuracy"].max()))
+        progress.seconds = time.perf_counter() - start
+        if on_generation:
+            on_generation(progress)
+    return SearchResult(
+        problem=problem,
+        genes=np.concatenate(genes),
+        metrics={k: np.concatenate([m[k] for m in metrics]) for k in metrics[0]},
+        seconds=progress.seconds,
+        generations=progress.generations,
+    )
+
+
+COUNT_METRICS = {"macs", "params"}
+
+
+def _plain(name: str, value: np.generic) -> float | int:
+    return int(value) if name in COUNT_METRICS else float(value)

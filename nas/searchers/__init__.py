@@ -1,0 +1,8 @@
+"""Search strategies, registered by name; import a module here to register it."""
+
+from __future__ import annotations
+
+from nas.searchers import evolution
+from nas.searchers.base import SEARCHERS, Searcher, register
+
+__all__ = ["SEARCHERS", "Searcher", "evolution", "register"]
