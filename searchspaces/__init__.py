@@ -24,4 +24,4 @@ def get_space(name: str) -> SearchSpace:
 register(W10)
 register(W12)
 
-__all__ = ["Arch", "SearchSpace", "SPACES", "get_space", "register"]
+__all__ = ["SPACES", "Arch", "SearchSpace", "get_space", "register"]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+
 from searchspaces.base import GENE_DTYPE, Arch, SearchSpace
-from searchspaces.mobilenet import Conv, Linear, MBConv, MobileNet, NetSpec, make_divisible
+from searchspaces.mobilenet import Conv, Linear, MBConv, NetSpec, make_divisible
 
 KERNELS = (3, 5, 7)
 EXPANDS = (3, 4, 6)
@@ -92,7 +95,9 @@ class OFAMobileNetV3Space(SearchSpace):
     def resolution(self, arch: Arch) -> int:
         return self.resolutions[arch.genes[-1]]
 
-    def build(self, arch: Arch) -> MobileNet:
+    def build(self, arch: Arch) -> torch.nn.Module:
+        from searchspaces.mobilenet_torch import MobileNet
+
         return MobileNet(self.net_spec(arch))
 
     def macs(self, genes: np.ndarray) -> np.ndarray:
@@ -155,7 +160,8 @@ class OFAMobileNetV3Space(SearchSpace):
     @cached_property
     def _block_macs(self) -> np.ndarray:
         """Flat table over (resolution, slot, depth, kernel, expand) of one slot's MACs."""
-        return np.stack([self._slot_table(lambda block, size: block.macs(size), res) for res in self.resolutions]).ravel()
+        tables = [self._slot_table(lambda block, size: block.macs(size), res) for res in self.resolutions]
+        return np.stack(tables).ravel()
 
     @cached_property
     def _block_params(self) -> np.ndarray:

@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json and not args.json.parent.is_dir():
         raise ValueError(f"cannot write {args.json}: folder {args.json.parent} does not exist")
 
+    from nas.cli.options import resolve_predictor
     from nas.cli.report import print_result, search_progress
     from nas.problem import Problem
     from nas.search import Limits, run_search
     from nas.searchers import SEARCHERS
-    from nas.cli.options import resolve_predictor
     from predictors.costs import MacsCost, ParamsCost
     from searchspaces import get_space
 
