@@ -8,8 +8,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas.errors import NasError
 
-class ArtifactError(RuntimeError):
+
+class ArtifactError(NasError):
     """An artefact could not be found or fetched; the message says where it was looked for."""
 
 

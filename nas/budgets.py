@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nas.errors import NasError
+
 SCALES = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 METRIC_NAMES = {"macs": "macs", "flops": "macs", "params": "params"}
 _PATTERN = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([kmg]?)\s*-\s*([a-z]+)\s*$", re.IGNORECASE)
 
 
-class BudgetError(ValueError):
+class BudgetError(NasError, ValueError):
     """A budget string that cannot be used; the message says why and what is accepted."""
 
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.budgets import Budget, format_quantity
+from nas.errors import NasError
 from predictors.base import CostModel, Predictor
 from searchspaces.base import SearchSpace
 
 
-class InfeasibleBudget(ValueError):
+class InfeasibleBudget(NasError, ValueError):
     """No architecture of the space fits the budgets."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ class SearchResult:
 
     def trial(self, index: int) -> dict[str, Any]:
         space = self.problem.space
-        metrics = {name: _plain(name, values[index]) for name, values in self.metrics.items()}
+        metrics = plain_metrics({name: values[index] for name, values in self.metrics.items()})
         return {"arch": space.to_json(space.to_arch(self.genes[index])), "metrics": metrics}
 
     def to_json(self) -> dict[str, Any]:
@@ -69,25 +69,37 @@ class Progress:
     evaluated: int = 0
     best_accuracy: float = float("-inf")
     seconds: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False  # on_generation asked to stop
+
+
+Evaluate = Callable[[np.ndarray], dict[str, np.ndarray]]
+OnGeneration = Callable[[Progress, np.ndarray, dict[str, np.ndarray]], "bool | None"]
 
 
 def run_search(
     problem: Problem,
     searcher: Searcher,
     limits: Limits,
-    on_generation: Callable[[Progress], None] | None = None,
+    on_generation: OnGeneration | None = None,
+    evaluate: Evaluate | None = None,
+    resume: Progress | None = None,
 ) -> SearchResult:
+    """Ask, evaluate (in-process by default, or through an executor), tell, until a limit.
+
+    ``on_generation(progress, genes, metrics)`` may return ``False`` to stop (cancellation, lost
+    lease). ``resume`` carries the counters of earlier runs of the same search.
+    """
     problem.check_feasible(np.zeros((1, problem.space.n_genes), dtype=np.int16))
+    evaluate = evaluate or problem.evaluate
     genes: list[np.ndarray] = []
     metrics: list[dict[str, np.ndarray]] = []
-    progress = Progress()
-    start = time.perf_counter()
+    progress = resume or Progress()
+    start = time.perf_counter() - progress.seconds
     while progress.generations < limits.generations and progress.seconds < limits.time_seconds:
         batch = searcher.ask(limits.batch_size)
         if len(batch) == 0:
             break  # the searcher has exhausted the feasible space
-        values = problem.evaluate(batch)
+        values = evaluate(batch)
         searcher.tell(batch, values)
         genes.append(batch)
         metrics.append(values)
@@ -95,8 +107,12 @@ def run_search(
         progress.evaluated += len(batch)
         progress.best_accuracy = max(progress.best_accuracy, float(values["accuracy"].max()))
         progress.seconds = time.perf_counter() - start
-        if on_generation:
-            on_generation(progress)
+        if on_generation and on_generation(progress, batch, values) is False:
+            progress.stopped = True
+            break
+    if not genes:
+        empty = np.empty((0, problem.space.n_genes), dtype=np.int16)
+        return SearchResult(problem, empty, {}, progress.seconds, progress.generations)
     return SearchResult(
         problem=problem,
         genes=np.concatenate(genes),
@@ -109,5 +125,6 @@ def run_search(
 COUNT_METRICS = {"macs", "params"}
 
 
-def _plain(name: str, value: np.generic) -> float | int:
-    return int(value) if name in COUNT_METRICS else float(value)
+def plain_metrics(metrics: dict[str, Any]) -> dict[str, float | int]:
+    """JSON-ready metrics: counts (MACs, params) as ints, the rest as floats."""
+    return {name: int(value) if name in COUNT_METRICS else float(value) for name, value in metrics.items()}

@@ -25,7 +25,14 @@ class Arch:
 
     @property
     def key(self) -> str:
-        return f"{self.space}:{'.'.join(map(str, self.genes))}"
+        return arch_keys(self.space, np.array([self.genes]))[0]
+
+
+def arch_keys(space: str, genes: np.ndarray) -> list[str]:
+    """Stable keys of a batch: the space's name and the gene indices as hex bytes."""
+    rows = np.ascontiguousarray(genes, dtype=np.uint8)
+    as_bytes = rows.view(np.dtype((np.void, rows.shape[1]))).ravel().tolist()
+    return [f"{space}:{row.hex()}" for row in as_bytes]
 
 
 class SearchSpace(ABC):
@@ -69,6 +76,10 @@ class SearchSpace(ABC):
     @abstractmethod
     def to_json(self, arch: Arch) -> Any:
         """The architecture in the space's public JSON form."""
+
+    def to_json_batch(self, genes: np.ndarray) -> list[Any]:
+        """``to_json`` of every row (spaces override it with a vectorized version)."""
+        return [self.to_json(self.to_arch(row)) for row in genes]
 
     @abstractmethod
     def from_json(self, value: Any) -> Arch:

@@ -63,13 +63,13 @@ class OFAMobileNetV3Space(SearchSpace):
         return out
 
     def to_json(self, arch: Arch) -> dict[str, Any]:
-        ks, e, d, r = self.split(np.array([arch.genes]))
-        return {
-            "ks": [KERNELS[i] for i in ks[0]],
-            "e": [EXPANDS[i] for i in e[0]],
-            "d": [DEPTHS[i] for i in d[0]],
-            "r": self.resolutions[r[0]],
-        }
+        return self.to_json_batch(np.array([arch.genes]))[0]
+
+    def to_json_batch(self, genes: np.ndarray) -> list[dict[str, Any]]:
+        ks, e, d, r = self.split(genes)
+        columns = (np.take(KERNELS, ks).tolist(), np.take(EXPANDS, e).tolist(), np.take(DEPTHS, d).tolist(),
+                   np.take(self.resolutions, r).tolist())
+        return [{"ks": k, "e": x, "d": y, "r": z} for k, x, y, z in zip(*columns)]
 
     def from_json(self, value: Any) -> Arch:
         if not isinstance(value, dict) or not {"ks", "e", "d"} <= value.keys():

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas.artifacts import ArtifactError
-from nas.cli import macs_cmd, search_cmd
-from nas.cli.options import CommandError
+from nas.cli import macs_cmd, search_cmd, service_cmd
+from nas.errors import NasError
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,7 +19,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="nas", description="Neural architecture search under MAC, parameter and latency budgets.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (search_cmd, macs_cmd):
+    for module in (search_cmd, macs_cmd, service_cmd):
         module.add_parser(commands)
     return parser
 
@@ -36,6 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, OSError, ArtifactError) as exc:
+    except (NasError, ValueError, OSError) as exc:
         print(f"nas {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nas.errors import NasError
 
-class CommandError(Exception):
+
+class CommandError(NasError):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
@@ -49,12 +51,13 @@ def space_names() -> list[str]:
 
 
 def resolve_predictor(space: Any, name_or_path: str | None) -> Any:
-    """The default predictor of a space, a registered predictor name, or a predictor file."""
+    """A registered predictor (default ``ofa-mlp``) or a predictor file."""
+    from predictors import PREDICTORS
     from predictors.ofa_mlp import OFAAccuracyPredictor
 
-    if name_or_path in (None, OFAAccuracyPredictor.name):
-        return OFAAccuracyPredictor(space)
-    path = Path(name_or_path)
-    if not path.exists():
-        raise ValueError(f"predictor {name_or_path!r} is neither a known name (ofa-mlp) nor an existing file")
-    return OFAAccuracyPredictor(space, path)
+    name = name_or_path or "ofa-mlp"
+    if name in PREDICTORS:
+        return PREDICTORS[name].load(space)
+    if not Path(name).exists():
+        raise ValueError(f"predictor {name!r} is neither a known name ({', '.join(PREDICTORS)}) nor an existing file")
+    return OFAAccuracyPredictor(space, Path(name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -12,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nas.budgets import format_quantity
-from nas.search import Limits, SearchResult
+from nas.search import Limits
 from nas.search import Progress as SearchProgress
 
 
@@ -32,40 +33,39 @@ def search_progress(limits: Limits, enabled: bool = True) -> Iterator[Callable[[
             bar.update(task, completed=done, gen=state.generations, evaluated=state.evaluated,
                        rate=state.evaluated / max(state.seconds, 1e-9), best=state.best_accuracy)
 
-        yield update
+        yield lambda state, _genes, _metrics: update(state)
 
 
-def print_result(result: SearchResult, show: int, console: Console | None = None) -> None:
+def print_result(result: dict[str, Any], title: str, show: int, console: Console | None = None) -> None:
+    """Print a search result in the ``--json`` form: the front as a table, then the chosen subnet."""
     console = console or Console()
     if not console.is_terminal:
         console.width = max(console.width, 120)  # keep archs on one line in logs and pipes
-    problem = result.problem
-    front = result.pareto_indices()
-    shown = front[np.unique(np.linspace(0, len(front) - 1, min(show, len(front))).round().astype(int))]
-    budgets = ", ".join(map(str, problem.budgets))
-    table = Table(title=f"Pareto front on {problem.space.name} ({budgets}): {len(front)} subnets"
-                        + (f", {len(shown)} shown" if len(shown) < len(front) else ""))
-    metrics = ["accuracy", *[m for m in result.metrics if m != "accuracy"]]
+    front, best = result["pareto"], result["best"]
+    shown = [front[i] for i in sorted(set(np.linspace(0, len(front) - 1, min(show, len(front))).round().astype(int)))]
+    table = Table(title=f"{title}: {len(front)} subnets" + (f", {len(shown)} shown" if len(shown) < len(front) else ""))
+    metrics = ["accuracy", *[m for m in best["metrics"] if m != "accuracy"]]
     for name in metrics:
         table.add_column(name, justify="right")
-    arch_keys = list(result.trial(0)["arch"]) if isinstance(result.trial(0)["arch"], dict) else ["arch"]
+    arch_keys = list(best["arch"]) if isinstance(best["arch"], dict) else ["arch"]
     for key in arch_keys:
         table.add_column(key, no_wrap=True)
-    best = result.best_index()
-    for index in shown:
-        trial = result.trial(index)
-        cells = [_cell(name, trial["metrics"][name]) for name in metrics]
-        table.add_row(*cells, *_arch_cells(trial["arch"]), style="bold green" if index == best else None)
+    for trial in shown:
+        cells = [_cell(name, trial["metrics"].get(name)) for name in metrics]
+        style = "bold green" if trial["arch"] == best["arch"] else None
+        table.add_row(*cells, *_arch_cells(trial["arch"]), style=style)
     console.print(table)
-    chosen = result.trial(best)
-    figures = ", ".join(f"{name} {_cell(name, chosen['metrics'][name])}" for name in metrics)
+    figures = ", ".join(f"{name} {_cell(name, best['metrics'].get(name))}" for name in metrics)
     console.print(f"[bold]chosen[/bold]: {figures}")
-    console.print(json.dumps(chosen["arch"]), soft_wrap=True, highlight=False)
-    console.print(f"evaluated {result.evaluated:,} subnets in {result.seconds:.2f} s "
-                  f"({result.evaluated / max(result.seconds, 1e-9):,.0f}/s, {result.generations} generations)")
+    console.print(json.dumps(best["arch"]), soft_wrap=True, highlight=False)
+    seconds = result["search_seconds"]
+    console.print(f"evaluated {result['evaluated']:,} subnets in {seconds:.2f} s "
+                  f"({result['evaluated'] / max(seconds, 1e-9):,.0f}/s)")
 
 
-def _cell(name: str, value: float) -> str:
+def _cell(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:.4f}" if name == "accuracy" else format_quantity(value)
 
 
@@ -74,3 +74,20 @@ def _arch_cells(arch: object) -> list[str]:
     if not isinstance(arch, dict):
         return [str(arch)]
     return ["".join(map(str, v)) if isinstance(v, list) else str(v) for v in arch.values()]
+
+
+@contextmanager
+def job_progress(job_id: str, enabled: bool = True) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A progress bar for a job on a server, fed with the job documents it returns."""
+    columns = (TextColumn("[bold]{task.fields[status]}"), BarColumn(), TimeElapsedColumn(),
+               TextColumn("job {task.fields[job]}  evaluated {task.fields[evaluated]:,}  best {task.fields[best]}"))
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not enabled) as bar:
+        task = bar.add_task("job", total=1.0, status="queued", job=job_id[:8], evaluated=0, best="-")
+
+        def update(job: dict[str, Any]) -> None:
+            progress = job["progress"]
+            best = progress["best_accuracy"]
+            bar.update(task, completed=progress["fraction"], status=job["status"], evaluated=progress["evaluated"],
+                       best="-" if best is None else f"{best:.4f}")
+
+        yield update

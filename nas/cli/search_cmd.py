@@ -33,6 +33,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--show", type=positive_int, default=20, metavar="N", help="front rows to print (default 20)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON to OUT")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--server", metavar="URL",
+                        help="submit to a running `nas serve` (key from $NAS_API_KEY) instead of searching here")
     parser.set_defaults(run=run)
 
 
@@ -42,24 +44,71 @@ def run(args: argparse.Namespace) -> int:
     budgets = parse_budgets(args.budget)  # fail on a typo before the slow imports
     if args.json and not args.json.parent.is_dir():
         raise ValueError(f"cannot write {args.json}: folder {args.json.parent} does not exist")
+    from nas.cli.report import print_result
 
-    from nas.cli.options import resolve_predictor
-    from nas.cli.report import print_result, search_progress
-    from nas.problem import Problem
-    from nas.search import Limits, run_search
-    from nas.searchers import SEARCHERS
-    from predictors.costs import MacsCost, ParamsCost
-    from searchspaces import get_space
-
-    space = get_space(args.space)
-    problem = Problem(space, resolve_predictor(space, args.predictor), (MacsCost(space), ParamsCost(space)),
-                      tuple(budgets))
-    searcher = SEARCHERS[args.strategy](problem, seed=args.seed)
-    limits = Limits(args.time_limit, args.generations, args.batch_size)
-    with search_progress(limits, enabled=not args.quiet) as on_generation:
-        result = run_search(problem, searcher, limits, on_generation)
-    print_result(result, args.show)
+    result = _run_remote(args) if args.server else _run_local(args)
+    title = f"Pareto front on {args.space} ({', '.join(map(str, budgets))})"
+    print_result(result, title, args.show)
     if args.json:
-        args.json.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
+
+
+def _run_local(args: argparse.Namespace) -> dict[str, Any]:
+    from nas.cli.options import resolve_predictor
+    from nas.cli.report import search_progress
+    from nas.jobs import build_problem, build_searcher
+    from nas.search import run_search
+    from searchspaces import get_space
+
+    spec = _spec(args)
+    problem = build_problem(spec, resolve_predictor(get_space(spec.space), args.predictor))
+    searcher = build_searcher(spec, problem)
+    with search_progress(spec.limits, enabled=not args.quiet) as on_generation:
+        return run_search(problem, searcher, spec.limits, on_generation).to_json()
+
+
+def _run_remote(args: argparse.Namespace) -> dict[str, Any]:
+    from nas.cli.report import job_progress
+    from nas.client import Client
+
+    if args.predictor and not _is_name(args.predictor):
+        raise ValueError("with --server, --predictor must be a predictor name the server knows")
+    client = Client(args.server)
+    try:
+        job = client.submit(_spec(args).to_json())
+        with job_progress(job["id"], enabled=not args.quiet) as on_update:
+            try:
+                job = client.wait(job["id"], on_update)
+            except KeyboardInterrupt:
+                client.cancel(job["id"])
+                raise
+        if job["status"] != "succeeded":
+            raise ValueError(f"job {job['id']} {job['status']}" + (f": {job['error']}" if job.get("error") else ""))
+        best = client.best_trial(job["id"])
+        pareto = client.pareto(job["id"])["items"]
+    finally:
+        client.close()
+    if best is None:
+        raise ValueError(f"job {job['id']} stored no trials")
+    from nas.search import plain_metrics
+
+    trial = {"arch": best["arch"], "metrics": plain_metrics(best["metrics"])}
+    return {"best": trial, "pareto": [{"arch": t["arch"], "metrics": plain_metrics(t["metrics"])} for t in pareto],
+            "evaluated": job["progress"]["evaluated"], "search_seconds": job["progress"]["search_seconds"]}
+
+
+def _spec(args: argparse.Namespace) -> Any:
+    from nas.jobs import JobSpec
+
+    return JobSpec(budgets=tuple(args.budget), space=args.space, strategy=args.strategy,
+                   predictor=args.predictor if args.predictor and _is_name(args.predictor) else "ofa-mlp",
+                   seed=args.seed, time_limit=args.time_limit, generations=args.generations,
+                   batch_size=args.batch_size)
+
+
+def _is_name(predictor: str) -> bool:
+    from predictors import PREDICTORS
+
+    return predictor in PREDICTORS

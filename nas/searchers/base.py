@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ class Searcher(ABC):
         self.problem = problem
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.seen = SeenSet()
 
     @abstractmethod
     def ask(self, n: int) -> np.ndarray: ...
@@ -32,11 +34,24 @@ class Searcher(ABC):
     @abstractmethod
     def tell(self, genes: np.ndarray, metrics: dict[str, np.ndarray]) -> None: ...
 
+    def replay(self, genes: np.ndarray, metrics: dict[str, np.ndarray]) -> None:
+        """Rebuild from stored trials (a resumed job): they count as asked and are told."""
+        self.seen.keep_new(genes, len(genes))
+        self.tell(genes, metrics)
+
+    def rng_state(self) -> str:
+        """The generator's state as JSON text (its 128-bit integers fit no JSON number column)."""
+        return json.dumps(self.rng.bit_generator.state)
+
+    def set_rng_state(self, state: str) -> None:
+        self.rng.bit_generator.state = json.loads(state)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state}
+        return {"rng": self.rng_state(), "seen": self.seen.state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+        self.set_rng_state(state["rng"])
+        self.seen.load(state["seen"])
 
 
 SEARCHERS: dict[str, Callable[..., Searcher]] = {}

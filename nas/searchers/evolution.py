@@ -15,7 +15,7 @@ import numpy as np
 
 from nas.pareto import pareto_mask
 from nas.problem import Problem
-from nas.searchers.base import Searcher, SeenSet, register
+from nas.searchers.base import Searcher, register
 
 MAX_REPAIR_STEPS = 64
 
@@ -36,7 +36,6 @@ class EvolutionSearcher(Searcher):
         self.mutation_prob = mutation_prob
         self.crossover_share = crossover_share
         self.front_share = front_share
-        self.seen = SeenSet()
         n_genes = problem.space.n_genes
         self.elite = np.empty((0, n_genes), dtype=np.int16)
         self.elite_scores = np.empty(0)
@@ -112,13 +111,11 @@ class EvolutionSearcher(Searcher):
     def state_dict(self) -> dict[str, Any]:
         return {
             **super().state_dict(),
-            "seen": self.seen.state(),
             "elite": self.elite.copy(), "elite_scores": self.elite_scores.copy(),
             "front": self.front.copy(), "front_points": self.front_points.copy(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.seen.load(state["seen"])
         self.elite, self.elite_scores = state["elite"].copy(), state["elite_scores"].copy()
         self.front, self.front_points = state["front"].copy(), state["front_points"].copy()
