@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -36,6 +37,8 @@ def parse_budget(text: str) -> Budget:
     if metric is None:
         raise BudgetError(f"unknown unit {unit!r} in budget {text!r}: use MACs or params")
     limit = float(number) * SCALES[scale.lower()]
+    if not math.isfinite(limit):
+        raise BudgetError(f"budget {text!r} is not a finite number")
     if limit <= 0:
         raise BudgetError(f"budget {text!r} must be positive")
     return Budget(metric, limit)

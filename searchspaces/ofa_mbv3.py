@@ -72,9 +72,9 @@ class OFAMobileNetV3Space(SearchSpace):
         return [{"ks": k, "e": x, "d": y, "r": z} for k, x, y, z in zip(*columns)]
 
     def from_json(self, value: Any) -> Arch:
-        if not isinstance(value, dict) or not {"ks", "e", "d"} <= value.keys():
+        if not isinstance(value, dict) or not {"ks", "e", "d", "r"} <= value.keys():
             raise ValueError(f"{self.name} arch must be an object with keys ks, e, d, r")
-        r = value.get("r", self.resolutions[-1])
+        r = value["r"]
         r = r[0] if isinstance(r, list) and len(r) == 1 else r
         row = [
             *_indices(value["ks"], KERNELS, N_BLOCKS, "ks"),
