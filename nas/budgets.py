@@ -1,4 +1,4 @@
-"""Budgets such as ``600M-MACs``, ``0.6G-MACs``, ``5M-params`` (case-insensitive)."""
+"""Budgets such as ``600M-MACs``, ``0.6G-MACs``, ``5M-params``, ``25ms-latency@note10`` (case-insensitive)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from nas.errors import NasError
 
 SCALES = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 METRIC_NAMES = {"macs": "macs", "flops": "macs", "params": "params"}
-_PATTERN = re.compile(r"^\s*([+-]?[0-9]*\.?[0-9]+(?:e[+-]?\d+)?)\s*([kmg]?)\s*-\s*([a-z]+)\s*$", re.IGNORECASE)
+LATENCY_PREFIX = "latency@"
+_NUMBER = r"([+-]?[0-9]*\.?[0-9]+(?:e[+-]?\d+)?)"
+_COUNT = re.compile(rf"^\s*{_NUMBER}\s*([kmg]?)\s*-\s*([a-z]+)\s*$", re.IGNORECASE)
+_LATENCY = re.compile(rf"^\s*{_NUMBER}\s*ms\s*-\s*latency\s*@\s*([a-z0-9_.\-]+)\s*$", re.IGNORECASE)
+USAGE = "expected <number><k|M|G>-<MACs|params> or <number>ms-latency@<device>, e.g. 600M-MACs, 25ms-latency@note10"
 
 
 class BudgetError(NasError, ValueError):
@@ -19,29 +23,35 @@ class BudgetError(NasError, ValueError):
 
 @dataclass(frozen=True)
 class Budget:
-    """An upper bound ``limit`` on the metric ``metric`` (e.g. ``macs``)."""
+    """An upper bound ``limit`` on the metric ``metric`` (``macs``, ``params``, ``latency@<device>``)."""
 
     metric: str
     limit: float
 
     def __str__(self) -> str:
-        return f"{self.metric} <= {format_quantity(self.limit)}"
+        return f"{self.metric} <= {format_metric(self.metric, self.limit)}"
 
 
 def parse_budget(text: str) -> Budget:
-    match = _PATTERN.match(text)
+    if latency := _LATENCY.match(text):
+        number, device = latency.groups()
+        return Budget(LATENCY_PREFIX + device.lower(), _limit(float(number), text))
+    match = _COUNT.match(text)
     if not match:
-        raise BudgetError(f"cannot read budget {text!r}: expected <number><k|M|G>-<MACs|params>, e.g. 600M-MACs")
+        raise BudgetError(f"cannot read budget {text!r}: {USAGE}")
     number, scale, unit = match.groups()
     metric = METRIC_NAMES.get(unit.lower())
     if metric is None:
-        raise BudgetError(f"unknown unit {unit!r} in budget {text!r}: use MACs or params")
-    limit = float(number) * SCALES[scale.lower()]
-    if not math.isfinite(limit):
+        raise BudgetError(f"unknown unit {unit!r} in budget {text!r}: use MACs, params or ms-latency@<device>")
+    return Budget(metric, _limit(float(number) * SCALES[scale.lower()], text))
+
+
+def _limit(value: float, text: str) -> float:
+    if not math.isfinite(value):
         raise BudgetError(f"budget {text!r} is not a finite number")
-    if limit <= 0:
+    if value <= 0:
         raise BudgetError(f"budget {text!r} must be positive")
-    return Budget(metric, limit)
+    return value
 
 
 def parse_budgets(texts: list[str]) -> list[Budget]:
@@ -58,3 +68,8 @@ def format_quantity(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.1f}{suffix}"
     return f"{value:g}"
+
+
+def format_metric(metric: str, value: float) -> str:
+    """A metric value for people: ``25.3ms`` for latencies, ``600.0M`` for counts."""
+    return f"{value:.2f}ms" if metric.startswith(LATENCY_PREFIX) else format_quantity(value)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.budgets import Budget, format_quantity
+from nas.budgets import Budget, format_metric
 from nas.errors import NasError
 from predictors.base import CostModel, Predictor
 from searchspaces.base import SearchSpace
@@ -60,5 +60,5 @@ class Problem:
             if least > budget.limit:
                 raise InfeasibleBudget(
                     f"budget {budget} is below the smallest subnet of {self.space.name}, "
-                    f"which needs {format_quantity(least)} {budget.metric}"
+                    f"which needs {format_metric(budget.metric, least)} {budget.metric}"
                 )

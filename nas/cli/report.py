@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nas.budgets import format_quantity
+from nas.budgets import format_metric
 from nas.search import Limits
 from nas.search import Progress as SearchProgress
 
@@ -66,7 +66,7 @@ def print_result(result: dict[str, Any], title: str, show: int, console: Console
 def _cell(name: str, value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.4f}" if name == "accuracy" else format_quantity(value)
+    return f"{value:.4f}" if name == "accuracy" else format_metric(name, value)
 
 
 def _arch_cells(arch: object) -> list[str]:

@@ -16,8 +16,7 @@ import numpy as np
 from nas.pareto import pareto_mask
 from nas.problem import Problem
 from nas.searchers.base import Searcher, register
-
-MAX_REPAIR_STEPS = 64
+from nas.searchers.operators import fresh_feasible, make_feasible, mutate, uniform_crossover
 
 
 @register("evolution")
@@ -44,16 +43,11 @@ class EvolutionSearcher(Searcher):
 
     # -- ask -----------------------------------------------------------------------------------
     def ask(self, n: int) -> np.ndarray:
-        batches, found = [], 0
-        for _ in range(32):  # a generation rarely needs more than one round; bound it anyway
-            want = int(1.5 * (n - found)) + 8  # a few children are duplicates of earlier ones
-            candidates = self._breed(want) if len(self.elite) else self._initial(want)
-            fresh = self.seen.keep_new(self._make_feasible(candidates), n - found)
-            batches.append(fresh)
-            found += len(fresh)
-            if found >= n:
-                break
-        return np.concatenate(batches)
+        return fresh_feasible(self.problem, self.seen, n, self._candidates)
+
+    def _candidates(self, n: int) -> np.ndarray:
+        children = self._breed(n) if len(self.elite) else self._initial(n)
+        return make_feasible(self.problem, children, self.rng)
 
     def _initial(self, n: int) -> np.ndarray:
         space = self.problem.space
@@ -63,37 +57,12 @@ class EvolutionSearcher(Searcher):
     def _breed(self, n: int) -> np.ndarray:
         n_front = int(n * self.front_share) if len(self.front) else 0
         parents = np.concatenate([self._pick(self.elite, n - n_front), self._pick(self.front, n_front)])
-        mates = self._pick(self.elite, n)
-        crossed = np.flatnonzero(self.rng.random(n) < self.crossover_share)
-        take_mate = self.rng.random((crossed.size, parents.shape[1]), dtype=np.float32) < 0.5
-        parents[crossed] = np.where(take_mate, mates[crossed], parents[crossed])
-        children = parents
-        return self.problem.space.canonical(self._mutate(children))
+        children = uniform_crossover(parents, self._pick(self.elite, n), self.crossover_share, self.rng)
+        children = mutate(children, self.problem.space.gene_sizes, self.mutation_prob, self.rng)
+        return self.problem.space.canonical(children)
 
     def _pick(self, pool: np.ndarray, n: int) -> np.ndarray:
         return pool[self.rng.integers(0, len(pool), n)]
-
-    def _mutate(self, genes: np.ndarray) -> np.ndarray:
-        """Redraw each gene with probability ``mutation_prob`` (in place)."""
-        sizes = self.problem.space.gene_sizes
-        flat = genes.reshape(-1)
-        hit = np.flatnonzero(self.rng.random(flat.size, dtype=np.float32) < self.mutation_prob)
-        flat[hit] = (self.rng.random(hit.size) * sizes[hit % genes.shape[1]]).astype(genes.dtype)
-        return genes
-
-    def _make_feasible(self, genes: np.ndarray) -> np.ndarray:
-        """Shrink over-budget rows until they fit (spaces with ordered choices) or drop them."""
-        space = self.problem.space
-        ok = self.problem.feasible(genes)
-        if not hasattr(space, "shrink_step"):
-            return genes[ok]
-        for _ in range(MAX_REPAIR_STEPS):
-            if ok.all():
-                break
-            bad = np.flatnonzero(~ok)
-            genes[bad] = space.shrink_step(genes[bad], self.rng)
-            ok[bad] = self.problem.feasible(genes[bad])
-        return genes[ok]
 
     # -- tell ----------------------------------------------------------------------------------
     def tell(self, genes: np.ndarray, metrics: dict[str, np.ndarray]) -> None:
