@@ -24,16 +24,20 @@ class Problem:
     predictor: Predictor
     costs: tuple[CostModel, ...]
     budgets: tuple[Budget, ...]
+    front: tuple[str, ...] | None = None  # cost metrics traded off against accuracy; None: see objectives
 
     def __post_init__(self) -> None:
         known = {c.metric for c in self.costs}
-        missing = [b.metric for b in self.budgets if b.metric not in known]
+        missing = [m for m in [b.metric for b in self.budgets] + list(self.front or ()) if m not in known]
         if missing:
-            raise ValueError(f"no cost model for budgeted metric {missing[0]!r}")
+            raise ValueError(f"no cost model for metric {missing[0]!r}")
 
     @property
     def objectives(self) -> list[str]:
-        """Cost metrics on the Pareto front: MACs, then every other budgeted metric."""
+        """Cost metrics on the Pareto front: ``front`` if given (empty: accuracy alone), else the
+        first cost model's metric (MACs) and every budgeted metric."""
+        if self.front is not None:
+            return list(self.front)
         budgeted = [b.metric for b in self.budgets]
         first = [c.metric for c in self.costs][:1]
         return list(dict.fromkeys(first + budgeted))

@@ -11,7 +11,7 @@ from typing import Any
 from nas.cli.options import positive_float, positive_int, space_names
 
 DEFAULT_SPACE = "ofa-mbv3-w1.2"
-STRATEGIES = ["evolution", "nsga2", "optuna-tpe", "optuna-nsga2", "random"]
+STRATEGIES = ["evolution", "nsga2", "optuna-tpe", "optuna-nsga2", "random", "surrogate"]
 
 
 def add_parser(commands: Any) -> None:
@@ -24,7 +24,7 @@ def add_parser(commands: Any) -> None:
                         help="an upper bound such as 600M-MACs; repeat for several")
     parser.add_argument("--space", default=DEFAULT_SPACE, choices=space_names(), help=f"default {DEFAULT_SPACE}")
     parser.add_argument("--strategy", default="evolution", choices=STRATEGIES,
-                        help="search strategy (default evolution; optuna-* suit small query budgets)")
+                        help="search strategy (default evolution; optuna-* and surrogate suit small query budgets)")
     parser.add_argument("--predictor", metavar="NAME|PATH",
                         help="accuracy predictor: ofa-mlp (default) or a predictor file")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.searchers import evolution, nsga2, optuna_search, random_search
+from nas.searchers import evolution, nsga2, optuna_search, random_search, surrogate
 from nas.searchers.base import SEARCHERS, Searcher, register
 
-__all__ = ["SEARCHERS", "Searcher", "evolution", "nsga2", "optuna_search", "random_search", "register"]
+__all__ = ["SEARCHERS", "Searcher", "evolution", "nsga2", "optuna_search", "random_search", "register", "surrogate"]
