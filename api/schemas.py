@@ -72,7 +72,7 @@ class JobRequest(BaseModel):
 def _check_budgets_reachable(space_name: str, budgets: list[str]) -> None:
     import numpy as np
 
-    from nas.budgets import format_quantity
+    from nas.budgets import format_metric
     from searchspaces import SPACES
 
     space = SPACES[space_name]
@@ -81,7 +81,7 @@ def _check_budgets_reachable(space_name: str, budgets: list[str]) -> None:
     for budget in parse_budgets(budgets):
         if budget.metric in least and least[budget.metric] > budget.limit:
             raise ValueError(f"budget {budget} is below the smallest subnet of {space_name}, which needs "
-                             f"{format_quantity(least[budget.metric])} {budget.metric}")
+                             f"{format_metric(budget.metric, least[budget.metric])} {budget.metric}")
 
 
 class JobProgress(BaseModel):
