@@ -23,7 +23,6 @@ from api.tables import Job, JobStatus
 from nas.executors import Executor
 from nas.jobs import JobSpec, build_problem, build_searcher
 from nas.search import Progress, run_search
-from nas.searchers import Searcher
 from searchspaces.base import SearchSpace, arch_keys
 
 log = logging.getLogger("nas.worker")
@@ -76,18 +75,31 @@ class Worker:
         spec = JobSpec.from_json(job.request)
         problem = build_problem(spec)
         searcher = build_searcher(spec, problem)
-        resume = self._restore(job, problem.space, searcher)
+        genes, metrics = self._stored(job, problem.space)
+        resume = Progress(generations=job.generations, evaluated=len(genes), seconds=job.search_seconds)
+        if len(genes):
+            resume.best_accuracy = float(metrics["accuracy"].max())
+            log.info("job %s resumes from %d stored trials", job.id, len(genes))
         writer = GenerationWriter(self.store, job.id, self.worker_id, problem.space, spec.predictor)
         try:
-            def store_generation(progress: Progress, genes: np.ndarray, metrics: dict[str, np.ndarray]) -> bool:
-                return writer.submit(genes, metrics, {
+            def store_generation(progress: Progress, new: np.ndarray, values: dict[str, np.ndarray]) -> bool:
+                return writer.submit(new, values, {
                     "evaluated": progress.evaluated, "generations": progress.generations,
                     "search_seconds": progress.seconds, "best_accuracy": progress.best_accuracy,
                     "searcher_state": searcher.rng_state(),
                 })
 
-            run_search(problem, searcher, spec.limits, store_generation, self.executor.evaluator(spec, problem),
-                       resume)
+            if spec.islands > 1:
+                from nas.executors.islands import run_islands
+
+                run_islands(spec, spec.islands, on_epoch=store_generation, stored=(genes, metrics), resume=resume)
+            else:
+                if len(genes):
+                    searcher.replay(genes, metrics)
+                if job.searcher_state:
+                    searcher.set_rng_state(job.searcher_state)
+                run_search(problem, searcher, spec.limits, store_generation, self.executor.evaluator(spec, problem),
+                           resume)
         finally:
             writer.close()
         if writer.accepted and not resume.stopped:
@@ -97,18 +109,12 @@ class Worker:
             return None  # another worker holds the job now
         return JobStatus.cancelled if current.cancel_requested else None
 
-    def _restore(self, job: Job, space: SearchSpace, searcher: Searcher) -> Progress:
+    def _stored(self, job: Job, space: SearchSpace) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The job's stored trials as gene rows and metric columns (empty for a new job)."""
         stored = self.store.all_trials(job.id)
-        progress = Progress(generations=job.generations, evaluated=len(stored), seconds=job.search_seconds)
-        if stored:
-            genes = space.to_genes([space.from_json(t.arch) for t in stored])
-            metrics = {name: np.array([t.metrics[name] for t in stored]) for name in stored[0].metrics}
-            searcher.replay(genes, metrics)
-            progress.best_accuracy = float(metrics["accuracy"].max())
-            log.info("job %s resumes from %d stored trials", job.id, len(stored))
-        if job.searcher_state:
-            searcher.set_rng_state(job.searcher_state)
-        return progress
+        genes = space.to_genes([space.from_json(t.arch) for t in stored])
+        names = stored[0].metrics if stored else ["accuracy"]
+        return genes, {name: np.array([t.metrics[name] for t in stored], dtype=np.float64) for name in names}
 
 
 class GenerationWriter:

@@ -26,6 +26,7 @@ class JobSpec:
     time_limit: float = 3.0
     generations: int = 1000
     batch_size: int = 2048
+    islands: int = 1  # more than one: parallel searches on Ray with migration (nas.executors.islands)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "budgets": list(self.budgets)}

@@ -32,6 +32,8 @@ def add_parser(commands: Any) -> None:
                         help="stop searching after this long (default 3)")
     parser.add_argument("--generations", type=positive_int, default=1000, help="stop after this many (default 1000)")
     parser.add_argument("--batch-size", type=positive_int, default=2048, help="candidates per generation")
+    parser.add_argument("--islands", type=positive_int, default=1, metavar="N",
+                        help="run N searches in parallel on Ray ($RAY_ADDRESS or local), migrating elites")
     parser.add_argument("--show", type=positive_int, default=20, metavar="N", help="front rows to print (default 20)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the result as JSON to OUT")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,6 +67,13 @@ def _run_local(args: argparse.Namespace) -> dict[str, Any]:
     from searchspaces import get_space
 
     spec = _spec(args)
+    if spec.islands > 1:
+        if args.predictor and not _is_name(args.predictor):
+            raise ValueError("with --islands, --predictor must be a registered predictor name")
+        from nas.executors.islands import run_islands
+
+        with search_progress(spec.limits, enabled=not args.quiet) as on_epoch:
+            return run_islands(spec, spec.islands, on_epoch=on_epoch).to_json()
     problem = build_problem(spec, resolve_predictor(get_space(spec.space), args.predictor))
     searcher = build_searcher(spec, problem)
     with search_progress(spec.limits, enabled=not args.quiet) as on_generation:
@@ -107,7 +116,7 @@ def _spec(args: argparse.Namespace) -> Any:
     return JobSpec(budgets=tuple(args.budget), space=args.space, strategy=args.strategy,
                    predictor=args.predictor if args.predictor and _is_name(args.predictor) else "ofa-mlp",
                    seed=args.seed, time_limit=args.time_limit, generations=args.generations,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, islands=args.islands)
 
 
 def _is_name(predictor: str) -> bool:

@@ -14,9 +14,24 @@ from nas.problem import Problem
 from nas.search import Evaluate
 
 
+def init_ray(address: str | None = None) -> None:
+    """Connect to ``address`` (or ``$RAY_ADDRESS``), else start a local Ray runtime."""
+    if not ray.is_initialized():
+        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+
+
+def use_node_cores(threads: int | None = None) -> None:
+    """Ray pins an actor's OMP/torch threads to its CPU request (1); a predictor batch uses the node."""
+    import torch
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
 @ray.remote(num_cpus=1)
 class _EvaluationActor:
     def __init__(self, spec: dict[str, Any]) -> None:
+        use_node_cores()
         self.problem = build_problem(JobSpec.from_json(spec))
 
     def evaluate(self, genes: np.ndarray) -> dict[str, np.ndarray]:
@@ -24,17 +39,12 @@ class _EvaluationActor:
 
 
 class RayExecutor(Executor):
-    """Connects to ``address`` (or ``$RAY_ADDRESS``), else starts a local Ray runtime."""
-
     def __init__(self, address: str | None = None) -> None:
-        if not ray.is_initialized():
-            ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+        init_ray(address)
         self._actors: list[Any] = []
 
     def evaluator(self, spec: JobSpec, problem: Problem) -> Evaluate:
-        for actor in self._actors:  # one job at a time per worker: free the previous job's actor
-            ray.kill(actor)
+        self.shutdown()  # one job at a time per worker: free the previous job's actor
         actor = _EvaluationActor.remote(spec.to_json())
         self._actors = [actor]
         return lambda genes: ray.get(actor.evaluate.remote(genes))
