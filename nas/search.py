@@ -19,6 +19,7 @@ class Limits:
     time_seconds: float = 3.0
     generations: int = 1000
     batch_size: int = 2048
+    evaluations: int | None = None  # stop after this many distinct archs (benchmarks count queries)
 
 
 @dataclass
@@ -96,7 +97,10 @@ def run_search(
     progress = resume or Progress()
     start = time.perf_counter() - progress.seconds
     while progress.generations < limits.generations and progress.seconds < limits.time_seconds:
-        batch = searcher.ask(limits.batch_size)
+        remaining = limits.batch_size if limits.evaluations is None else limits.evaluations - progress.evaluated
+        if remaining <= 0:
+            break
+        batch = searcher.ask(min(limits.batch_size, remaining))
         if len(batch) == 0:
             break  # the searcher has exhausted the feasible space
         values = evaluate(batch)
