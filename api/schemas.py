@@ -15,6 +15,7 @@ MAX_BUDGETS = 8
 MAX_TIME_LIMIT = 3600.0
 MAX_GENERATIONS = 100_000
 MAX_BATCH = 65_536
+MAX_ISLANDS = 64
 
 T = TypeVar("T")
 
@@ -35,6 +36,7 @@ class JobRequest(BaseModel):
     time_limit: float = Field(3.0, gt=0, le=MAX_TIME_LIMIT, description="seconds of search time")
     generations: int = Field(1000, ge=1, le=MAX_GENERATIONS)
     batch_size: int = Field(2048, ge=16, le=MAX_BATCH, description="candidates per generation")
+    islands: int = Field(1, ge=1, le=MAX_ISLANDS, description="parallel searches on Ray exchanging their best archs")
 
     @field_validator("budgets")
     @classmethod
