@@ -31,7 +31,8 @@ class JobRequest(BaseModel):
                                description="upper bounds such as 600M-MACs, 0.6G-MACs, 5M-params")
     space: str = Field(DEFAULT_SPACE, max_length=64)
     strategy: str = Field("evolution", max_length=64)
-    predictor: str = Field("ofa-mlp", max_length=128, description="a registered predictor name (GET /v1/predictors)")
+    predictor: str | None = Field(None, max_length=128,
+                                  description="a registered predictor name (GET /v1/predictors); default: the space's")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     time_limit: float = Field(3.0, gt=0, le=MAX_TIME_LIMIT, description="seconds of search time")
     generations: int = Field(1000, ge=1, le=MAX_GENERATIONS)
@@ -52,18 +53,18 @@ class JobRequest(BaseModel):
     @model_validator(mode="after")
     def _names_exist(self) -> JobRequest:
         from nas.searchers import SEARCHERS
-        from predictors import PREDICTORS
+        from predictors import PREDICTORS, default_predictor
         from searchspaces import SPACES
 
         if self.space not in SPACES:
             raise ValueError(f"unknown space {self.space!r}; choose from {', '.join(sorted(SPACES))}")
         if self.strategy not in SEARCHERS:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose from {', '.join(sorted(SEARCHERS))}")
-        info = PREDICTORS.get(self.predictor)
+        info = PREDICTORS.get(self.predictor or default_predictor(self.space))
         if info is None:
             raise ValueError(f"unknown predictor {self.predictor!r}; choose from {', '.join(sorted(PREDICTORS))}")
         if self.space not in info.spaces:
-            raise ValueError(f"predictor {self.predictor!r} does not support space {self.space!r}")
+            raise ValueError(f"predictor {info.name!r} does not support space {self.space!r}")
         _check_budgets_reachable(self.space, self.budgets)
         return self
 
@@ -81,6 +82,13 @@ def _check_budgets_reachable(space_name: str, budgets: list[str]) -> None:
     smallest = np.zeros((1, space.n_genes), dtype=np.int16)
     least = {"macs": float(space.macs(smallest)[0]), "params": float(space.params(smallest)[0])}
     for budget in parse_budgets(budgets):
+        if budget.metric.startswith("latency@"):
+            from predictors import latency_devices
+
+            device = budget.metric.removeprefix("latency@")
+            if device not in latency_devices(space):
+                known = ", ".join(latency_devices(space)) or "none yet"
+                raise ValueError(f"no latency model for device {device!r} on {space_name}; known devices: {known}")
         if budget.metric in least and least[budget.metric] > budget.limit:
             raise ValueError(f"budget {budget} is below the smallest subnet of {space_name}, which needs "
                              f"{format_metric(budget.metric, least[budget.metric])} {budget.metric}")

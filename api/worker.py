@@ -80,7 +80,7 @@ class Worker:
         if len(genes):
             resume.best_accuracy = float(metrics["accuracy"].max())
             log.info("job %s resumes from %d stored trials", job.id, len(genes))
-        writer = GenerationWriter(self.store, job.id, self.worker_id, problem.space, spec.predictor)
+        writer = GenerationWriter(self.store, job.id, self.worker_id, problem.space, problem.predictor.name)
         try:
             def store_generation(progress: Progress, new: np.ndarray, values: dict[str, np.ndarray]) -> bool:
                 return writer.submit(new, values, {

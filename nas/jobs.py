@@ -21,7 +21,7 @@ class JobSpec:
     budgets: tuple[str, ...] = ("600M-MACs",)
     space: str = DEFAULT_SPACE
     strategy: str = "evolution"
-    predictor: str = "ofa-mlp"
+    predictor: str | None = None  # a registered name; None: the space's default
     seed: int = 0
     time_limit: float = 3.0
     generations: int = 1000
@@ -42,16 +42,17 @@ class JobSpec:
 
 def build_problem(spec: JobSpec, predictor: Predictor | None = None) -> Problem:
     """The problem a spec names; ``predictor`` replaces the named one (a predictor file from the CLI)."""
-    from predictors import PREDICTORS
-    from predictors.costs import MacsCost, ParamsCost
+    from predictors import PREDICTORS, cost_models, default_predictor
     from searchspaces import get_space
 
     space = get_space(spec.space)
+    budgets = tuple(parse_budgets(list(spec.budgets)))
     if predictor is None:
-        if spec.predictor not in PREDICTORS:
-            raise ValueError(f"unknown predictor {spec.predictor!r}; choose from {', '.join(PREDICTORS)}")
-        predictor = PREDICTORS[spec.predictor].load(space)
-    return Problem(space, predictor, (MacsCost(space), ParamsCost(space)), tuple(parse_budgets(list(spec.budgets))))
+        name = spec.predictor or default_predictor(space.name)
+        if name not in PREDICTORS:
+            raise ValueError(f"unknown predictor {name!r}; choose from {', '.join(PREDICTORS)}")
+        predictor = PREDICTORS[name].load(space)
+    return Problem(space, predictor, cost_models(space, [b.metric for b in budgets]), budgets)
 
 
 def build_searcher(spec: JobSpec, problem: Problem) -> Searcher:

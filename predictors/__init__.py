@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from predictors.base import CostModel, Predictor
@@ -40,4 +40,59 @@ register(PredictorInfo(
     load=_load_ofa_mlp,
 ))
 
-__all__ = ["PREDICTORS", "CostModel", "Predictor", "PredictorInfo", "register"]
+
+def _load_nb201_cifar10(space: SearchSpace) -> Predictor:
+    from predictors.tabular import NB201_ACCURACY_CSV, TabularAccuracy, locate_table
+
+    return TabularAccuracy(space, locate_table(NB201_ACCURACY_CSV), name="nb201-cifar10")
+
+
+register(PredictorInfo(
+    name="nb201-cifar10",
+    description="NAS-Bench-201 measured CIFAR-10 test accuracy (%, 200 epochs), looked up per arch",
+    spaces=("nb201",),
+    load=_load_nb201_cifar10,
+))
+
+
+
+def default_predictor(space_name: str) -> str:
+    """The first registered predictor that reads ``space_name``."""
+    for info in PREDICTORS.values():
+        if space_name in info.spaces:
+            return info.name
+    raise ValueError(f"no accuracy predictor is registered for space {space_name!r}")
+
+
+def latency_devices(space: SearchSpace) -> list[str]:
+    """Devices with a latency model for ``space``."""
+    if space.name == "nb201":
+        from predictors.tabular import NB201_LATENCY_CSV, locate_table, table_devices
+
+        return table_devices(locate_table(NB201_LATENCY_CSV))
+    return []
+
+
+def cost_models(space: SearchSpace, metrics: Iterable[str] = ()) -> tuple[CostModel, ...]:
+    """MACs and parameters, plus a model for every ``latency@<device>`` in ``metrics``."""
+    from predictors.costs import MacsCost, ParamsCost
+
+    models: list[CostModel] = [MacsCost(space), ParamsCost(space)]
+    for metric in dict.fromkeys(metrics):
+        if metric.startswith("latency@"):
+            models.append(latency_model(space, metric.removeprefix("latency@")))
+    return tuple(models)
+
+
+def latency_model(space: SearchSpace, device: str) -> CostModel:
+    devices = latency_devices(space)
+    if device not in devices:
+        known = ", ".join(devices) or "none yet"
+        raise ValueError(f"no latency model for device {device!r} on {space.name}; known devices: {known}")
+    from predictors.tabular import NB201_LATENCY_CSV, TabularLatency, locate_table
+
+    return TabularLatency(space, locate_table(NB201_LATENCY_CSV), device)
+
+
+__all__ = ["PREDICTORS", "CostModel", "Predictor", "PredictorInfo", "cost_models", "default_predictor",
+           "latency_devices", "latency_model", "register"]

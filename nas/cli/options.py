@@ -51,11 +51,11 @@ def space_names() -> list[str]:
 
 
 def resolve_predictor(space: Any, name_or_path: str | None) -> Any:
-    """A registered predictor (default ``ofa-mlp``) or a predictor file."""
-    from predictors import PREDICTORS
+    """A registered predictor (default: the space's) or a predictor file."""
+    from predictors import PREDICTORS, default_predictor
     from predictors.ofa_mlp import OFAAccuracyPredictor
 
-    name = name_or_path or "ofa-mlp"
+    name = name_or_path or default_predictor(space.name)
     if name in PREDICTORS:
         return PREDICTORS[name].load(space)
     if not Path(name).exists():

@@ -46,10 +46,10 @@ def print_result(result: dict[str, Any], title: str, show: int, console: Console
     table = Table(title=f"{title}: {len(front)} subnets" + (f", {len(shown)} shown" if len(shown) < len(front) else ""))
     metrics = ["accuracy", *[m for m in best["metrics"] if m != "accuracy"]]
     for name in metrics:
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
     arch_keys = list(best["arch"]) if isinstance(best["arch"], dict) else ["arch"]
-    for key in arch_keys:
-        table.add_column(key, no_wrap=True)
+    for key in arch_keys:  # dict fields stay on one line; a long arch string folds
+        table.add_column(key, no_wrap=isinstance(best["arch"], dict), overflow="fold")
     for trial in shown:
         cells = [_cell(name, trial["metrics"].get(name)) for name in metrics]
         style = "bold green" if trial["arch"] == best["arch"] else None

@@ -26,7 +26,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--strategy", default="evolution", choices=STRATEGIES,
                         help="search strategy (default evolution; optuna-* and surrogate suit small query budgets)")
     parser.add_argument("--predictor", metavar="NAME|PATH",
-                        help="accuracy predictor: ofa-mlp (default) or a predictor file")
+                        help="accuracy predictor: a registered name (default: the space's, e.g. ofa-mlp, "
+                             "nb201-cifar10) or a predictor file")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=positive_float, default=3.0, metavar="SECONDS",
                         help="stop searching after this long (default 3)")
@@ -114,7 +115,7 @@ def _spec(args: argparse.Namespace) -> Any:
     from nas.jobs import JobSpec
 
     return JobSpec(budgets=tuple(args.budget), space=args.space, strategy=args.strategy,
-                   predictor=args.predictor if args.predictor and _is_name(args.predictor) else "ofa-mlp",
+                   predictor=args.predictor if args.predictor and _is_name(args.predictor) else None,
                    seed=args.seed, time_limit=args.time_limit, generations=args.generations,
                    batch_size=args.batch_size, islands=args.islands)
 
