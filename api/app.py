@@ -6,7 +6,7 @@ import hmac
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ def create_app(store: TrialStore | None = None, api_key: str | None = None,
         if stop:
             stop()
 
-    def require_key(request: Request) -> None:
+    async def require_key(request: Request) -> None:  # async: no threadpool hop for a header check
         given = request.headers.get("x-api-key", "")
         if key and not hmac.compare_digest(given.encode(), key.encode()):
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or invalid API key (header X-API-Key)")
@@ -106,18 +106,24 @@ class BodyLimit:
             await _too_large(send, self.max_bytes)
             return
         received = 0
+        exceeded = False
 
         async def limited_receive() -> dict[str, Any]:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
+                exceeded = True
                 raise _BodyTooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
+        async def guarded_send(message: dict[str, Any]) -> None:
+            if not exceeded:  # the app may turn _BodyTooLarge into its own error (FastAPI: 400); drop that
+                await send(message)
+
+        with suppress(_BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if exceeded:
             await _too_large(send, self.max_bytes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import numpy as np
@@ -108,16 +109,25 @@ def pareto(job_id: str, request: Request,
                "default: accuracy and the job's budgeted metrics"), examples=["accuracy,macs"])] = None,
            constraint: Annotated[list[str] | None, Query(max_length=16, description=(
                "filters such as macs<=600e6 or accuracy>=0.8; default: the job's budgets"))] = None,
-           ) -> ParetoView:
+           ) -> Response:
     """The Pareto-optimal trials of a job over two or three stored metrics."""
     store = _store(request)
     job = _job_or_404(store, job_id)
     names = _metric_list(metrics, job)
     constraints = [_parse_constraint(c) for c in constraint] if constraint is not None else _budget_constraints(job)
-    front = store.pareto(job_id, names, constraints)
-    return ParetoView(job_id=job_id, metrics=names, items=[trial_view(t) for t in front],
-                      constraints=[f"{c.metric}{'>=' if c.metric == 'accuracy' else '<='}{c.limit:g}"
-                                   for c in constraints])
+    front = store.pareto(job_id, names, constraints, job=job)
+    texts = tuple(f"{c.metric}{'>=' if c.metric == 'accuracy' else '<='}{c.limit:g}" for c in constraints)
+    return Response(_pareto_json(job_id, tuple(names), texts, tuple(front)), media_type="application/json")
+
+
+@lru_cache(maxsize=64)
+def _pareto_json(job_id: str, metrics: tuple[str, ...], constraints: tuple[str, ...],
+                 front: tuple[Trial, ...]) -> bytes:
+    """The body of a Pareto response, cached per front (stored trials never change; the store
+    returns the same trial objects while a job's trials stay the same)."""
+    view = ParetoView(job_id=job_id, metrics=list(metrics), constraints=list(constraints),
+                      items=[trial_view(t) for t in front])
+    return view.model_dump_json().encode()
 
 
 def _metric_list(text: str | None, job: Job) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -169,6 +170,8 @@ class TrialStore:
         """Append trials to a job outside a worker lease (imports, external evaluations)."""
         with self._write() as session:
             self._insert_trials(session, job_id, trials, generation, predictor)
+            # a new version of the job's trials (see ``pareto``); last, so the row lock is held briefly
+            session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow()))
 
     @_retry_locked
     def finish_job(self, job_id: str, worker_id: str, status: JobStatus, error: str | None = None) -> None:
@@ -203,40 +206,62 @@ class TrialStore:
             query = select(Trial).where(Trial.job_id == job_id).order_by(*order).limit(limit).offset(offset)
             return list(session.scalars(query).all())
 
-    def pareto(self, job_id: str, metrics: Sequence[str], constraints: Sequence[Constraint] = ()) -> list[Trial]:
+    def pareto(self, job_id: str, metrics: Sequence[str], constraints: Sequence[Constraint] = (),
+               job: Job | None = None) -> list[Trial]:
         """Trials not dominated on ``metrics`` (accuracy maximized, costs minimized) among those
-        meeting every constraint, ordered by the first cost metric. Cached per trial count."""
-        count = self.count_trials(job_id)
-        ids = _pareto_ids(self, job_id, count, tuple(metrics), tuple(constraints))
-        with self._read() as session:
-            trials = session.scalars(select(Trial).where(Trial.id.in_(ids))).all()
-        order = {trial_id: i for i, trial_id in enumerate(ids)}
-        return sorted(trials, key=lambda t: order[t.id])
+        meeting every constraint, ordered by the first cost metric.
+
+        Cached per version of the job's trials: every write of trials also updates the job row
+        (``record_generation`` its progress, ``add_trials`` its ``updated_at``), so the job row read
+        here (or passed as ``job``, read just before) names the version without counting trials.
+        """
+        job = job or self.get_job(job_id)
+        if job is None:
+            return []
+        version = (job.updated_at, job.evaluated, job.generations)
+        with _job_lock(self, job_id):  # concurrent readers of a new version wait for one computation
+            return list(_pareto_trials(self, job_id, version, tuple(metrics), tuple(constraints)))
 
     def _metric_matrix(self, job_id: str, metrics: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         columns = [METRIC_COLUMNS.get(m) for m in metrics]
-        query = select(Trial.id, *(c for c in columns if c is not None))
-        needs_json = any(c is None for c in columns)
-        if needs_json:
+        plain = [c for c in columns if c is not None]
+        query = select(Trial.id, *plain)
+        if len(plain) < len(columns):
             query = query.add_columns(Trial.metrics)
-        with self._read() as session:
-            rows = session.execute(query.where(Trial.job_id == job_id)).all()
+        with self.engine.connect() as connection:  # Core rows: no ORM bookkeeping on 10^5 rows
+            rows = connection.execute(query.where(Trial.job_id == job_id)).all()
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         values = np.full((len(rows), len(metrics)), np.nan)
-        column_index = 1
+        stored = np.array([row[1:1 + len(plain)] for row in rows], dtype=float).reshape(len(rows), len(plain))
+        column_index = 0
         for j, column in enumerate(columns):
             if column is not None:
-                values[:, j] = [np.nan if row[column_index] is None else row[column_index] for row in rows]
+                values[:, j] = stored[:, column_index]  # NULL became NaN
                 column_index += 1
             else:
                 values[:, j] = [row[-1].get(metrics[j], np.nan) for row in rows]
         return ids, values
 
 
+@lru_cache(maxsize=1024)
+def _job_lock(store: TrialStore, job_id: str) -> threading.Lock:
+    return threading.Lock()
+
+
 @lru_cache(maxsize=256)
-def _pareto_ids(store: TrialStore, job_id: str, trial_count: int, metrics: tuple[str, ...],
+def _pareto_trials(store: TrialStore, job_id: str, version: tuple[Any, ...], metrics: tuple[str, ...],
+                   constraints: tuple[Constraint, ...]) -> tuple[Trial, ...]:
+    """The front's trials (stored trials never change, so caching the rows is safe)."""
+    del version  # part of the cache key only: a new trial changes it
+    ids = _pareto_ids(store, job_id, metrics, constraints)
+    with store._read() as session:
+        trials = session.scalars(select(Trial).where(Trial.id.in_(ids))).all()
+    order = {trial_id: i for i, trial_id in enumerate(ids)}
+    return tuple(sorted(trials, key=lambda t: order[t.id]))
+
+
+def _pareto_ids(store: TrialStore, job_id: str, metrics: tuple[str, ...],
                 constraints: tuple[Constraint, ...]) -> list[int]:
-    del trial_count  # part of the cache key only: a new trial invalidates the entry
     needed = list(dict.fromkeys([*metrics, *(c.metric for c in constraints)]))
     ids, values = store._metric_matrix(job_id, needed)
     keep = ~np.isnan(values).any(axis=1)
@@ -245,11 +270,11 @@ def _pareto_ids(store: TrialStore, job_id: str, trial_count: int, metrics: tuple
         keep &= column >= constraint.limit if constraint.metric in MAXIMIZED else column <= constraint.limit
     points = values[keep][:, [needed.index(m) for m in metrics]]
     signs = np.array([-1.0 if m in MAXIMIZED else 1.0 for m in metrics])
-    front = ids[keep][pareto_mask(points * signs)] if len(points) else ids[:0]
+    on_front = pareto_mask(points * signs) if len(points) else np.zeros(0, dtype=bool)
+    front = ids[keep][on_front]
     costs = [m for m in metrics if m not in MAXIMIZED]
     if costs:
-        sort_values = values[keep][pareto_mask(points * signs), needed.index(costs[0])] if len(points) else []
-        front = front[np.argsort(sort_values, kind="stable")]
+        front = front[np.argsort(values[keep][on_front, needed.index(costs[0])], kind="stable")]
     return [int(i) for i in front]
 
 
