@@ -83,6 +83,10 @@ class SeenSet:
         self._seen.update(new)
         return np.frombuffer(b"".join(new), dtype=genes.dtype).reshape(len(new), genes.shape[1]).copy()
 
+    def unseen(self, genes: np.ndarray) -> np.ndarray:
+        """Rows of ``genes`` not seen yet (nothing is marked seen)."""
+        return genes[[key not in self._seen for key in _row_bytes(genes)]]
+
     def state(self) -> list[bytes]:
         return list(self._seen)
 

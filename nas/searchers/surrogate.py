@@ -2,9 +2,10 @@
 
 After a few random archs, every ``ask`` fits a gradient-boosted tree model (xgboost) on the
 accuracies told so far and picks the most promising unseen candidates: the whole space when it is
-small (NAS-Bench-201), else mutations of the best archs plus random ones. With cost objectives the
-promise of a candidate is how far its predicted accuracy would lift the current front at its
-(exactly known) cost, so the queries spread along the trade-off instead of piling up at one end.
+small (NAS-Bench-201), else mutations of the best archs plus random ones. With a cost objective a
+batch is chosen greedily by predicted hypervolume improvement: each pick is the candidate whose
+predicted accuracy at its (exactly known) cost would add the most area to the front, counting the
+picks before it, so queries spread along the trade-off instead of piling up at one end.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ ENUMERATE_UP_TO = 100_000
 
 @register("surrogate")
 class SurrogateSearcher(Searcher):
-    def __init__(self, problem: Problem, seed: int = 0, initial: int = 10, pool: int = 4000,
+    def __init__(self, problem: Problem, seed: int = 0, initial: int = 20, pool: int = 4000,
                  explore_share: float = 0.1) -> None:
         super().__init__(problem, seed)
         self.initial = initial
@@ -46,10 +47,13 @@ class SurrogateSearcher(Searcher):
         if len(self.genes) < self.initial:
             pool = self._random(max(n, self.pool_size))
             return self.seen.keep_new(pool, n)
-        pool = self._candidates()
-        scores = self._promise(pool)
+        pool = self.seen.unseen(self._candidates())
+        predicted = self._predict(pool)
         n_explore = round(n * self.explore_share)
-        order = pool[np.argsort(-scores, kind="stable")]
+        if self.problem.objectives:
+            order = pool[self._by_hypervolume_gain(pool, predicted, n - n_explore)]
+        else:
+            order = pool[np.argsort(-predicted, kind="stable")]
         chosen = [self.seen.keep_new(order, n - n_explore)]
         if n_explore:
             chosen.append(self.seen.keep_new(self._random(4 * n_explore + 8), n_explore))
@@ -70,25 +74,31 @@ class SurrogateSearcher(Searcher):
         pool = np.concatenate([self.problem.space.canonical(children), self._random(self.pool_size // 4)])
         return make_feasible(self.problem, pool, self.rng)
 
-    def _promise(self, pool: np.ndarray) -> np.ndarray:
+    def _predict(self, pool: np.ndarray) -> np.ndarray:
         params = {"max_depth": 4, "eta": 0.1, "subsample": 0.9, "seed": int(self.rng.integers(2**31)),
                   "nthread": 1, "objective": "reg:squarederror"}
         train = xgb.DMatrix(self.problem.space.encode(self.genes), label=self.metrics["accuracy"])
         model = xgb.train(params, train, num_boost_round=200)
-        predicted = model.predict(xgb.DMatrix(self.problem.space.encode(pool))).astype(np.float64)
-        if not self.problem.objectives:
-            return predicted
+        return model.predict(xgb.DMatrix(self.problem.space.encode(pool))).astype(np.float64)
+
+    def _by_hypervolume_gain(self, pool: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
+        """Indices of ``n`` candidates picked one by one for the largest area they add to the front
+        of (cost, accuracy) points told so far plus the picks before them."""
         metric = self.problem.objectives[0]
         cost = self.problem.cost_metrics(pool)[metric]
-        return predicted - self._front_at(self.metrics[metric], cost)
-
-    def _front_at(self, told_cost: np.ndarray, cost: np.ndarray) -> np.ndarray:
-        """Best accuracy told at a cost no higher than each of ``cost`` (the front as a step function)."""
-        order = np.argsort(told_cost, kind="stable")
-        best_so_far = np.maximum.accumulate(self.metrics["accuracy"][order])
-        position = np.searchsorted(told_cost[order], cost, side="right") - 1
-        floor = self.metrics["accuracy"].min()
-        return np.where(position >= 0, best_so_far[np.maximum(position, 0)], floor)
+        front_cost, front_acc = self.metrics[metric], self.metrics["accuracy"]
+        floor, ceiling = float(np.median(front_acc)), float(max(cost.max(), front_cost.max()))
+        picks: list[int] = []
+        for _ in range(min(n, len(pool))):
+            gain = _area_gain(cost, predicted, front_cost, front_acc, floor, ceiling)
+            gain[picks] = -1.0
+            best = int(np.argmax(gain))
+            if gain[best] <= 0:
+                break
+            picks.append(best)
+            front_cost, front_acc = np.append(front_cost, cost[best]), np.append(front_acc, predicted[best])
+        rest = np.setdiff1d(np.argsort(-predicted, kind="stable"), picks, assume_unique=True)
+        return np.concatenate([np.array(picks, dtype=np.int64), rest])
 
     def tell(self, genes: np.ndarray, metrics: dict[str, np.ndarray]) -> None:
         self.genes = np.concatenate([self.genes, genes])
@@ -100,3 +110,17 @@ class SurrogateSearcher(Searcher):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.genes, self.metrics = state["genes"].copy(), dict(state["metrics"])
+
+
+def _area_gain(cost: np.ndarray, accuracy: np.ndarray, front_cost: np.ndarray, front_acc: np.ndarray,
+               floor: float, ceiling: float) -> np.ndarray:
+    """For each candidate (cost, accuracy): the area of {x in [cost, ceiling], y in [floor, accuracy]}
+    not already dominated by the front (accuracy maximized, cost minimized)."""
+    order = np.argsort(front_cost, kind="stable")
+    edges = np.append(front_cost[order], ceiling)  # the front's best accuracy is a step function of cost
+    steps = np.maximum.accumulate(front_acc[order])
+    segment_start = np.maximum(edges[:-1][None, :], cost[:, None])
+    widths = np.clip(edges[1:][None, :] - segment_start, 0.0, None)
+    heights = np.clip(accuracy[:, None] - np.maximum(steps[None, :], floor), 0.0, None)
+    below_front = np.clip(np.minimum(edges[0], ceiling) - cost, 0.0, None)  # cheaper than every front point
+    return (widths * heights).sum(1) + below_front * np.clip(accuracy - floor, 0.0, None)
