@@ -170,4 +170,5 @@ def test_missing_archs_are_named(space: NB201Space, tmp_path: Path) -> None:
 def test_quoted_csv(space: NB201Space, tmp_path: Path) -> None:
     table = tmp_path / "quoted.csv"
     table.write_text(f'"ArchitectureString","acc"\n"{BEST}","94.5"\n')
-    assert TabularAccuracy(space, table, column="acc", percent=False).predict(genes_of(space, [BEST])).tolist() == [94.5]
+    predictor = TabularAccuracy(space, table, column="acc", percent=False)
+    assert predictor.predict(genes_of(space, [BEST])).tolist() == [94.5]
