@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -278,9 +278,4 @@ def _pareto_ids(store: TrialStore, job_id: str, metrics: tuple[str, ...],
     return [int(i) for i in front]
 
 
-def job_age_seconds(job: Job) -> float:
-    created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=utcnow().tzinfo)
-    return (utcnow() - created).total_seconds()
-
-
-__all__ = ["Constraint", "JobStatus", "TrialRow", "TrialStore", "datetime"]
+__all__ = ["Constraint", "JobStatus", "TrialRow", "TrialStore"]

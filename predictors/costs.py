@@ -8,21 +8,19 @@ from predictors.base import CostModel
 from searchspaces.base import SearchSpace
 
 
-class MacsCost(CostModel):
+class _CountCost(CostModel):
+    """A count the space computes itself: ``space.<metric>(genes)``."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def cost(self, genes: np.ndarray) -> np.ndarray:
+        return getattr(self.space, self.metric)(genes).astype(np.float64)
+
+
+class MacsCost(_CountCost):
     metric = "macs"
 
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
 
-    def cost(self, genes: np.ndarray) -> np.ndarray:
-        return self.space.macs(genes).astype(np.float64)
-
-
-class ParamsCost(CostModel):
+class ParamsCost(_CountCost):
     metric = "params"
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-
-    def cost(self, genes: np.ndarray) -> np.ndarray:
-        return self.space.params(genes).astype(np.float64)

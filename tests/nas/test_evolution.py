@@ -16,6 +16,7 @@ from nas.searchers.evolution import EvolutionSearcher
 from predictors.costs import MacsCost, ParamsCost
 from predictors.ofa_mlp import OFAAccuracyPredictor
 from searchspaces.ofa_mbv3 import OFAMobileNetV3Space
+from tests.nas.test_searcher_conformance import drive
 
 BATCH = 1024
 GENERATIONS = 10
@@ -43,12 +44,7 @@ def problem(space: OFAMobileNetV3Space, predictor: OFAAccuracyPredictor) -> Prob
 
 
 def run(searcher: EvolutionSearcher, generations: int, n: int = BATCH) -> list[np.ndarray]:
-    asks = []
-    for _ in range(generations):
-        genes = searcher.ask(n)
-        searcher.tell(genes, searcher.problem.evaluate(genes))
-        asks.append(genes)
-    return asks
+    return drive(searcher, generations, n)
 
 
 @pytest.fixture(scope="module")
