@@ -3,9 +3,12 @@
 NAS-Bench-201: a query is one distinct arch whose accuracy is looked up. Costs (MACs, device
 latency from a latency table) are cost models, known without a query, as in a real search.
 Two objectives: accuracy (max) vs latency (min); quality is the hypervolume of the front found
-divided by that of the true front (all 15,625 archs). Reference point: accuracy 0 and the
-largest latency of any arch in the table, so a front that reaches the low-latency end gets
-credit for it as much as for the accurate end.
+divided by that of the true front (all 15,625 archs).
+
+Reference point: the median accuracy of all archs and the largest latency of any arch. Only
+trade-offs better than a typical arch count: with accuracy 0 as the floor, the near-free
+10 %-accurate cells and the easy 85-90 % region make up most of the area, and random search
+already scores 0.99, so the ratio would not tell strategies apart.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class NB201Bench:
         if self.latency:
             everything = NB201.all_genes()
             points = self._points(self.accuracy.predict(everything), self.latency.cost(everything))
-            self.reference = np.array([0.0, points[:, 1].max()])
+            self.reference = np.array([np.median(points[:, 0]), points[:, 1].max()])
             self.true_hypervolume = hypervolume(points, self.reference)
 
     @staticmethod

@@ -25,7 +25,7 @@ ENUMERATE_UP_TO = 100_000
 @register("surrogate")
 class SurrogateSearcher(Searcher):
     def __init__(self, problem: Problem, seed: int = 0, initial: int = 20, pool: int = 4000,
-                 explore_share: float = 0.1) -> None:
+                 explore_share: float = 0.2) -> None:
         super().__init__(problem, seed)
         self.initial = initial
         self.pool_size = pool
@@ -77,9 +77,14 @@ class SurrogateSearcher(Searcher):
     def _predict(self, pool: np.ndarray) -> np.ndarray:
         params = {"max_depth": 4, "eta": 0.1, "subsample": 0.9, "seed": int(self.rng.integers(2**31)),
                   "nthread": 1, "objective": "reg:squarederror"}
-        train = xgb.DMatrix(self.problem.space.encode(self.genes), label=self.metrics["accuracy"])
+        train = xgb.DMatrix(self._features(self.genes), label=self.metrics["accuracy"])
         model = xgb.train(params, train, num_boost_round=200)
-        return model.predict(xgb.DMatrix(self.problem.space.encode(pool))).astype(np.float64)
+        return model.predict(xgb.DMatrix(self._features(pool))).astype(np.float64)
+
+    def _features(self, genes: np.ndarray) -> np.ndarray:
+        """One-hot genes plus every cost metric: costs are exact and cheap, and accuracy tracks them."""
+        costs = self.problem.cost_metrics(genes)
+        return np.column_stack([self.problem.space.encode(genes), *costs.values()])
 
     def _by_hypervolume_gain(self, pool: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
         """Indices of ``n`` candidates picked one by one for the largest area they add to the front
