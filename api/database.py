@@ -33,7 +33,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+    return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16,
                          json_serializer=_dumps, json_deserializer=orjson.loads)
 
 

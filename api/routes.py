@@ -31,8 +31,10 @@ def _store(request: Request) -> TrialStore:
     return request.app.state.store
 
 
-def _job_or_404(store: TrialStore, job_id: str) -> Job:
-    job = store.get_job(job_id) if len(job_id) <= 64 else None
+def _job_or_404(store: TrialStore, job_id: str, recent: bool = False) -> Job:
+    """The job (with ``recent``, as read at most ``RECENT_JOB_MAX_AGE_S`` ago), or a 404."""
+    read = store.recent_job if recent else store.get_job
+    job = read(job_id) if len(job_id) <= 64 else None
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id[:64]!r} not found")
     return job
@@ -110,9 +112,12 @@ def pareto(job_id: str, request: Request,
            constraint: Annotated[list[str] | None, Query(max_length=16, description=(
                "filters such as macs<=600e6 or accuracy>=0.8; default: the job's budgets"))] = None,
            ) -> Response:
-    """The Pareto-optimal trials of a job over two or three stored metrics."""
+    """The Pareto-optimal trials of a job over two or three stored metrics.
+
+    Polled by dashboards, so the job's state is re-read at most every 0.5 s: a front may lag trials
+    stored in the last half second."""
     store = _store(request)
-    job = _job_or_404(store, job_id)
+    job = _job_or_404(store, job_id, recent=True)
     names = _metric_list(metrics, job)
     constraints = [_parse_constraint(c) for c in constraint] if constraint is not None else _budget_constraints(job)
     front = store.pareto(job_id, names, constraints, job=job)
@@ -138,24 +143,24 @@ def _metric_list(text: str | None, job: Job) -> list[str]:
         return list(dict.fromkeys(["accuracy", "macs", *budgeted]))
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not 2 <= len(names) <= 3 or len(set(names)) != len(names):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "metrics: give two or three distinct metric names")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "metrics: give two or three distinct metric names")
     if any(not re.fullmatch(r"[A-Za-z0-9_@.\-]{1,64}", n) for n in names):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "metrics: names are letters, digits, _@.-")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "metrics: names are letters, digits, _@.-")
     return names
 
 
 def _parse_constraint(text: str) -> Constraint:
     match = _CONSTRAINT.match(text)
     if not match:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"constraint {text[:80]!r}: expected METRIC<=NUMBER or METRIC>=NUMBER")
     metric, operator, number = match.groups()
     try:
         limit = float(number)
     except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"constraint {text[:80]!r}: bad number") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"constraint {text[:80]!r}: bad number") from None
     if not np.isfinite(limit) or (operator == ">=") != (metric == "accuracy"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"constraint {text[:80]!r}: use accuracy>=X and <cost><=X with a finite X")
     return Constraint(metric, limit)
 

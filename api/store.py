@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from cachetools import TTLCache
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -25,6 +26,8 @@ from nas.pareto import pareto_mask
 METRIC_COLUMNS = {"accuracy": Trial.accuracy, "macs": Trial.macs, "params": Trial.params}
 MAXIMIZED = {"accuracy"}
 SORTABLE = {"id": Trial.id, "generation": Trial.generation, **METRIC_COLUMNS}
+# how stale a job row read by ``recent_job`` may be; writes through the same store are seen at once
+RECENT_JOB_MAX_AGE_S = 0.5
 
 # a lock that outlives SQLite's busy timeout, or a serialization failure, is retried rather than surfaced
 _retry_locked = retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_attempt(8),
@@ -51,6 +54,8 @@ class TrialStore:
         self._writer = writer(self.engine)
         if migrate:
             upgrade(self._writer)
+        self._recent_jobs: TTLCache[str, Job] = TTLCache(maxsize=4096, ttl=RECENT_JOB_MAX_AGE_S)
+        self._recent_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -90,6 +95,22 @@ class TrialStore:
         with self._read() as session:
             return session.get(Job, job_id)
 
+    def recent_job(self, job_id: str) -> Job | None:
+        """The job's row as read at most ``RECENT_JOB_MAX_AGE_S`` ago: for read paths that many clients
+        poll (the Pareto view), where a database round trip per request would be most of the cost."""
+        with self._recent_lock:
+            job = self._recent_jobs.get(job_id)
+        if job is None:
+            job = self.get_job(job_id)
+            if job is not None:
+                with self._recent_lock:
+                    self._recent_jobs[job_id] = job
+        return job
+
+    def _forget_recent(self, job_id: str) -> None:
+        with self._recent_lock:
+            self._recent_jobs.pop(job_id, None)
+
     def list_jobs(self, limit: int = 50, offset: int = 0, status: JobStatus | None = None) -> tuple[list[Job], int]:
         query = select(Job)
         if status:
@@ -102,14 +123,17 @@ class TrialStore:
     @_retry_locked
     def request_cancel(self, job_id: str) -> Job | None:
         """Flag a job for cancellation; a queued job is cancelled at once, a running one by its worker."""
-        with self._write() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.status.finished:
+        try:
+            with self._write() as session:
+                job = session.get(Job, job_id)
+                if job is None or job.status.finished:
+                    return job
+                job.cancel_requested = True
+                if job.status == JobStatus.queued:
+                    job.status = JobStatus.cancelled
                 return job
-            job.cancel_requested = True
-            if job.status == JobStatus.queued:
-                job.status = JobStatus.cancelled
-            return job
+        finally:
+            self._forget_recent(job_id)
 
     @_retry_locked
     def claim_job(self, worker_id: str, stale_after: float = 30.0) -> Job | None:
@@ -127,6 +151,7 @@ class TrialStore:
             job_id = session.scalar(candidates)
             if job_id is None:
                 return None
+            self._forget_recent(job_id)
             session.execute(update(Job).where(Job.id == job_id).values(
                 status=JobStatus.running, worker_id=worker_id, heartbeat_at=utcnow()))
             return session.get(Job, job_id)
@@ -139,15 +164,18 @@ class TrialStore:
         Returns ``False`` (and writes nothing) if the worker no longer holds the job's lease or the
         job was cancelled: the caller must stop. Trials already stored are skipped, never doubled.
         """
-        with self._write() as session:
-            job = session.get(Job, job_id, with_for_update=self.engine.dialect.name == "postgresql")
-            if job is None or job.worker_id != worker_id or job.status != JobStatus.running or job.cancel_requested:
-                return False
-            self._insert_trials(session, job_id, trials, generation, predictor)
-            for name, value in progress.items():
-                setattr(job, name, value)
-            job.heartbeat_at = utcnow()
-            return True
+        try:
+            with self._write() as session:
+                job = session.get(Job, job_id, with_for_update=self.engine.dialect.name == "postgresql")
+                if job is None or job.worker_id != worker_id or job.status != JobStatus.running or job.cancel_requested:
+                    return False
+                self._insert_trials(session, job_id, trials, generation, predictor)
+                for name, value in progress.items():
+                    setattr(job, name, value)
+                job.heartbeat_at = utcnow()
+                return True
+        finally:
+            self._forget_recent(job_id)
 
     def _insert_trials(self, session: Session, job_id: str, trials: Sequence[TrialRow], generation: int,
                        predictor: str) -> None:
@@ -168,16 +196,22 @@ class TrialStore:
     def add_trials(self, job_id: str, trials: Sequence[TrialRow], generation: int = 0,
                    predictor: str = "external") -> None:
         """Append trials to a job outside a worker lease (imports, external evaluations)."""
-        with self._write() as session:
-            self._insert_trials(session, job_id, trials, generation, predictor)
-            # a new version of the job's trials (see ``pareto``); last, so the row lock is held briefly
-            session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow()))
+        try:
+            with self._write() as session:
+                self._insert_trials(session, job_id, trials, generation, predictor)
+                # a new version of the job's trials (see ``pareto``); last, so the row lock is held briefly
+                session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow()))
+        finally:
+            self._forget_recent(job_id)
 
     @_retry_locked
     def finish_job(self, job_id: str, worker_id: str, status: JobStatus, error: str | None = None) -> None:
-        with self._write() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.worker_id == worker_id)
-                            .values(status=status, error=error, heartbeat_at=utcnow()))
+        try:
+            with self._write() as session:
+                session.execute(update(Job).where(Job.id == job_id, Job.worker_id == worker_id)
+                                .values(status=status, error=error, heartbeat_at=utcnow()))
+        finally:
+            self._forget_recent(job_id)
 
     @_retry_locked
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
