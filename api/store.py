@@ -100,11 +100,16 @@ class TrialStore:
         poll (the Pareto view), where a database round trip per request would be most of the cost."""
         with self._recent_lock:
             job = self._recent_jobs.get(job_id)
-        if job is None:
-            job = self.get_job(job_id)
-            if job is not None:
-                with self._recent_lock:
-                    self._recent_jobs[job_id] = job
+        if job is not None:
+            return job
+        with _job_lock(self, job_id, "recent"):  # when the entry expires, one reader refreshes it, the others wait
+            with self._recent_lock:
+                job = self._recent_jobs.get(job_id)
+            if job is None:
+                job = self.get_job(job_id)
+                if job is not None:
+                    with self._recent_lock:
+                        self._recent_jobs[job_id] = job
         return job
 
     def _forget_recent(self, job_id: str) -> None:
@@ -253,7 +258,7 @@ class TrialStore:
         if job is None:
             return []
         version = (job.updated_at, job.evaluated, job.generations)
-        with _job_lock(self, job_id):  # concurrent readers of a new version wait for one computation
+        with _job_lock(self, job_id, "pareto"):  # concurrent readers of a new version wait for one computation
             return list(_pareto_trials(self, job_id, version, tuple(metrics), tuple(constraints)))
 
     def _metric_matrix(self, job_id: str, metrics: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +283,7 @@ class TrialStore:
 
 
 @lru_cache(maxsize=1024)
-def _job_lock(store: TrialStore, job_id: str) -> threading.Lock:
+def _job_lock(store: TrialStore, job_id: str, purpose: str) -> threading.Lock:
     return threading.Lock()
 
 

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from api.database import MIGRATIONS
-from api.store import SORTABLE, Constraint, TrialRow, TrialStore
+from api.store import RECENT_JOB_MAX_AGE_S, SORTABLE, Constraint, TrialRow, TrialStore
 from api.tables import JobStatus
 
 from .helpers import assert_front_matches, brute_force_front, job_request, random_trials
@@ -284,6 +284,23 @@ def test_pareto_follows_recorded_generations(store: TrialStore) -> None:
     dominant = TrialRow("dominant", {}, {"accuracy": 0.95, "macs": 1e6, "params": 1e6})
     assert store.record_generation(job_id, "w1", [dominant], 2, "p", _progress(41, 2))
     assert [t.arch_key for t in store.pareto(job_id, ["accuracy", "macs"])] == ["dominant"] != before
+
+
+def test_recent_job_sees_own_writes_at_once_and_others_within_max_age(store: TrialStore) -> None:
+    job, _ = store.create_job(job_request())
+    first = store.recent_job(job.id).updated_at
+    store.add_trials(job.id, random_trials(5))  # through this store: seen at once
+    own = store.recent_job(job.id).updated_at
+    assert own > first
+    other = TrialStore(store.url, migrate=False)
+    try:
+        other.add_trials(job.id, random_trials(5, prefix="b"))  # another process's write: seen after the max age
+        assert store.recent_job(job.id).updated_at == own
+        time.sleep(RECENT_JOB_MAX_AGE_S + 0.1)
+        assert store.recent_job(job.id).updated_at > own
+    finally:
+        other.close()
+    assert store.recent_job("no-such-job") is None
 
 
 def test_concurrent_pareto_readers_agree(store: TrialStore) -> None:
