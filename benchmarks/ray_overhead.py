@@ -1,10 +1,12 @@
 """Candidates/s of the OFA-predictor search in-process vs through Ray (one evaluation actor; islands).
 
-All three run the `evolution` strategy under 600M MACs on ofa-mbv3-w1.2 for the same time, after
-Ray and its actors have started (start-up is reported separately). Prints candidates/s and the
-share of the in-process figure.
+All run the `evolution` strategy under 600M MACs on ofa-mbv3-w1.2 for the same time, after Ray and
+its actors have started (start-up is reported separately). The three runs alternate for several
+rounds, because a small shared machine drifts by tens of percent over a minute; the figure is the
+median over rounds of each Ray rate divided by the in-process rate of the same round.
+Distinct archs evaluated per second are counted (islands may meet the same arch: counted once).
 
-Run: python benchmarks/ray_overhead.py [--seconds 5] [--islands 2]
+Run: python benchmarks/ray_overhead.py [--seconds 5] [--rounds 5] [--islands 2]
 """
 
 from __future__ import annotations
@@ -24,32 +26,39 @@ from nas.search import run_search
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--islands", type=int, default=2)
     args = parser.parse_args()
     spec = JobSpec(budgets=("600M-MACs",), time_limit=args.seconds, generations=10**6)
 
     problem = build_problem(spec)
-    problem.evaluate(problem.space.sample(2048, np.random.default_rng(0)))  # warm up
-    local = run_search(problem, build_searcher(spec, problem), spec.limits)
-    base = local.evaluated / local.seconds
-    print(f"in-process           : {base:10,.0f} candidates/s  best {local.metrics['accuracy'].max():.4f}")
-
+    warm = problem.space.sample(2048, np.random.default_rng(0))
+    problem.evaluate(warm)
     start = time.perf_counter()
     executor = RayExecutor()
-    evaluate = executor.evaluator(spec, problem)
-    evaluate(problem.space.sample(2048, np.random.default_rng(0)))  # actor up and warm
-    print(f"ray start + actor    : {time.perf_counter() - start:10.1f} s")
-    remote = run_search(problem, build_searcher(spec, problem), spec.limits, evaluate=evaluate)
-    executor.shutdown()
-    rate = remote.evaluated / remote.seconds
-    print(f"ray evaluation actor : {rate:10,.0f} candidates/s  = {rate / base:.0%} of in-process  "
-          f"best {remote.metrics['accuracy'].max():.4f}")
+    executor.evaluator(spec, problem)(warm)
+    print(f"ray start + actor: {time.perf_counter() - start:.1f} s")
 
-    islands = run_islands(spec, islands=args.islands)
-    rate = islands.evaluated / islands.seconds
-    print(f"ray islands x{args.islands}      : {rate:10,.0f} candidates/s  = {rate / base:.0%} of in-process  "
-          f"best {islands.metrics['accuracy'].max():.4f}")
+    shares: dict[str, list[float]] = {"actor": [], "islands": []}
+    for round_ in range(args.rounds):
+        local = run_search(problem, build_searcher(spec, problem), spec.limits)
+        evaluate = executor.evaluator(spec, problem)
+        evaluate(warm)  # the actor is up before the clock starts
+        remote = run_search(problem, build_searcher(spec, problem), spec.limits, evaluate=evaluate)
+        executor.shutdown()  # frees its CPU for the islands (a 2-core machine holds 2 one-CPU actors)
+        islands = run_islands(spec, islands=args.islands)
+        base = local.evaluated / local.seconds
+        rates = {"actor": remote.evaluated / remote.seconds, "islands": islands.evaluated / islands.seconds}
+        for name, rate in rates.items():
+            shares[name].append(rate / base)
+        print(f"round {round_ + 1}: in-process {base:8,.0f}/s  actor {rates['actor']:8,.0f}/s "
+              f"({rates['actor'] / base:.0%})  islands x{args.islands} {rates['islands']:8,.0f}/s "
+              f"({rates['islands'] / base:.0%})  best {local.metrics['accuracy'].max():.4f} / "
+              f"{remote.metrics['accuracy'].max():.4f} / {islands.metrics['accuracy'].max():.4f}", flush=True)
     ray.shutdown()
+    for name, values in shares.items():
+        print(f"median share of in-process, {name:7s}: {np.median(values):.0%}  (rounds: "
+              f"{', '.join(f'{v:.0%}' for v in values)})")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from nas.executors.base import Executor
 from nas.jobs import JobSpec, build_problem
 from nas.problem import Problem
 from nas.search import Evaluate
+from searchspaces.base import GENE_DTYPE
 
 
 def init_ray(address: str | None = None) -> None:
@@ -35,7 +36,7 @@ class _EvaluationActor:
         self.problem = build_problem(JobSpec.from_json(spec))
 
     def evaluate(self, genes: np.ndarray) -> dict[str, np.ndarray]:
-        return self.problem.evaluate(genes)
+        return self.problem.evaluate(genes.astype(GENE_DTYPE))
 
 
 class RayExecutor(Executor):
@@ -47,7 +48,9 @@ class RayExecutor(Executor):
         self.shutdown()  # one job at a time per worker: free the previous job's actor
         actor = _EvaluationActor.remote(spec.to_json())
         self._actors = [actor]
-        return lambda genes: ray.get(actor.evaluate.remote(genes))
+        # gene choices fit in int8: half the bytes keeps a 2,048-row batch under Ray's 100 KB limit for
+        # arguments sent inline with the call instead of through the object store
+        return lambda genes: ray.get(actor.evaluate.remote(genes.astype(np.int8)))
 
     def shutdown(self) -> None:
         for actor in self._actors:
