@@ -33,7 +33,8 @@ def main() -> None:
     for name in args.strategies:
         start = time.perf_counter()
         best = run_bench(single, name, 150, args.seeds).to_json()["best_accuracy"]
-        print(f"   {name:13s} {best['mean']:6.2f} ± {best['std']:.2f}   ({time.perf_counter() - start:.0f} s)", flush=True)
+        print(f"   {name:13s} {best['mean']:6.2f} ± {best['std']:.2f}   ({time.perf_counter() - start:.0f} s)",
+              flush=True)
 
     print(f"\n2. accuracy vs {args.device} latency, 500 queries, {args.seeds} seeds (hypervolume ratio)")
     double = NB201Bench(results, latency, args.device)

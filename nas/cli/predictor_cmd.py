@@ -1,0 +1,120 @@
+"""``nas predictor fit|eval|predict``: accuracy predictors trained on measured (arch, accuracy) rows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from nas.cli.options import CommandError, positive_int, space_names
+
+DATA_HELP = ("DyNAS-T CSV, NAS-Bench-201 results CSV, CSV with arch (JSON) and accuracy columns, JSONL of "
+             '{"arch": .., "metrics": {"accuracy": ..}}, or job:<ID> for a stored job\'s trials; repeatable')
+
+
+def add_parser(commands: Any) -> None:
+    predictor = commands.add_parser("predictor", help="fit, evaluate and apply accuracy predictors",
+                                    description="Accuracy predictors fitted on measured accuracies.")
+    actions = predictor.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(predictor))
+
+    fit = actions.add_parser("fit", help="fit a predictor and save it",
+                             description="Fit a GBDT predictor (xgboost; hyper-parameters by cross-validation, "
+                                         "an ensemble for error bars) and save it as JSON.")
+    fit.add_argument("--space", required=True, choices=space_names())
+    fit.add_argument("--kind", default="gbdt", choices=["gbdt"], help="predictor kind (default gbdt)")
+    fit.add_argument("--data", nargs="+", required=True, metavar="FILE", help=DATA_HELP)
+    fit.add_argument("--out", type=Path, required=True, metavar="MODEL", help="predictor file to write (JSON)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.set_defaults(run=run_fit)
+
+    evaluate = actions.add_parser("eval", help="rank correlation and error of a predictor on measured data",
+                                  description="Kendall tau, Spearman rho, RMSE and top-k recall on --data.")
+    evaluate.add_argument("--model", type=Path, required=True, metavar="MODEL")
+    evaluate.add_argument("--data", nargs="+", required=True, metavar="FILE", help=DATA_HELP)
+    evaluate.add_argument("--top-k", type=positive_int, default=10, metavar="K", help="k of top-k recall (10)")
+    evaluate.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON to OUT")
+    evaluate.set_defaults(run=run_eval)
+
+    predict = actions.add_parser("predict", help="predict the accuracy of archs",
+                                 description="Write one {\"arch\": .., \"prediction\": ..} line per valid input "
+                                             "row, in input order (accuracy columns are ignored).")
+    predict.add_argument("--model", type=Path, required=True, metavar="MODEL")
+    predict.add_argument("--data", nargs="+", required=True, metavar="FILE", help=DATA_HELP)
+    predict.add_argument("--out", type=Path, required=True, metavar="PRED.jsonl")
+    predict.set_defaults(run=run_predict)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    _check_folder(args.out)
+    from predictors.data import load_training_data
+    from predictors.gbdt import GBDTPredictor
+    from searchspaces import get_space
+
+    space = get_space(args.space)
+    data = load_training_data(space, args.data)
+    print(data.report(), file=sys.stderr)
+    if len(data.genes) == 0:
+        raise CommandError(f"no valid {space.name} rows in the data")
+    start = time.perf_counter()
+    predictor = GBDTPredictor(space, seed=args.seed).fit(data.genes, data.accuracy)
+    print(f"fitted on {len(data.genes)} archs in {time.perf_counter() - start:.1f} s: max_depth "
+          f"{predictor.params['max_depth']}, min_child_weight {predictor.params['min_child_weight']}, "
+          f"{predictor.rounds} trees x {predictor.ensemble} models", file=sys.stderr)
+    predictor.save(args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    if args.json:
+        _check_folder(args.json)
+    from predictors.data import load_training_data
+    from predictors.evaluation import rank_metrics
+
+    predictor = _load(args.model)
+    data = load_training_data(predictor.space, args.data)
+    print(data.report(), file=sys.stderr)
+    if len(data.genes) < 2:
+        raise CommandError("evaluation needs at least two distinct valid archs")
+    figures = rank_metrics(predictor.predict(data.genes), data.accuracy, args.top_k)
+    for name, value in figures.items():
+        print(f"{name:14s} {value:.4f}" if isinstance(value, float) else f"{name:14s} {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    _check_folder(args.out)
+    from predictors.data import read_archs
+
+    predictor = _load(args.model)
+    genes, rejected = read_archs(predictor.space, args.data)
+    for row in rejected[:5]:
+        print(f"rejected {row.source}:{row.row}: {row.reason}", file=sys.stderr)
+    predictions = predictor.predict(genes) if len(genes) else []
+    archs = predictor.space.to_json_batch(genes)
+    with args.out.open("w") as out:
+        for arch, prediction in zip(archs, predictions):
+            out.write(json.dumps({"arch": arch, "prediction": float(prediction)}) + "\n")
+    print(f"wrote {len(archs)} predictions to {args.out} ({len(rejected)} rows rejected)", file=sys.stderr)
+    return 0
+
+
+def _load(path: Path) -> Any:
+    from predictors.gbdt import GBDTPredictor, read_predictor_file
+    from searchspaces import SPACES, get_space
+
+    space = read_predictor_file(path).get("space")
+    if space not in SPACES:
+        raise CommandError(f"{path} names an unknown space {space!r}")
+    return GBDTPredictor.load(path, get_space(space))
+
+
+def _check_folder(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise CommandError(f"cannot write {path}: folder {path.parent} does not exist")

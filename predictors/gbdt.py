@@ -1,0 +1,189 @@
+"""Gradient-boosted accuracy predictor (xgboost) with ensemble uncertainty, saved as portable JSON.
+
+Features: the space's one-hot encoding (unused OFA block slots all zero), the exact cost features
+(MACs, parameters) and structure: for OFA MobileNetV3, per-stage aggregates (depth, mean kernel
+size and expand ratio of the used blocks) and the resolution; for NAS-Bench-201, each of the cell's
+four input-to-output paths (whether it has no ``none`` edge, and its 3x3 and 1x1 convolutions),
+which separates cells that cannot pass a signal from trainable ones. Trees fit the logit of
+accuracy, which spreads out the crowded top of the range. Tree depth and minimum leaf weight are
+chosen by k-fold cross-validation, the number of trees by early stopping inside it. An ensemble of
+models fitted on row and column subsamples with different seeds predicts their mean;
+``predict_std`` adds their spread, for error bars.
+
+The file is JSON: format name, feature-schema version, the space's name, the chosen
+hyper-parameters, the boosters (xgboost's JSON) and optional evaluation figures. It is refused when
+loaded for another space or another schema version.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from nas.errors import NasError
+from predictors.base import Predictor
+from searchspaces.base import SearchSpace
+
+FORMAT = "nas-gbdt"
+FEATURE_SCHEMA = 1
+GRID = {"max_depth": (4, 6), "min_child_weight": (1, 4)}
+BASE_PARAMS = {"objective": "reg:squarederror", "eta": 0.1, "subsample": 0.8, "colsample_bytree": 0.8,
+               "tree_method": "hist", "nthread": 0}
+MAX_ROUNDS, EARLY_STOP, FOLDS = 600, 30, 3
+NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))  # edge indices (string order) of each input->output path
+
+
+class PredictorFileError(NasError):
+    """A predictor file cannot be used: unreadable, another format, or made for another space."""
+
+
+def features(space: SearchSpace, genes: np.ndarray) -> np.ndarray:
+    """The predictor's feature matrix of a batch of gene rows (schema ``FEATURE_SCHEMA``)."""
+    from searchspaces.nb201 import NB201Space
+    from searchspaces.ofa_mbv3 import OFAMobileNetV3Space
+
+    columns = [space.encode(genes), space.macs(genes)[:, None] / 1e6, space.params(genes)[:, None] / 1e6]
+    if isinstance(space, OFAMobileNetV3Space):
+        columns += _ofa_stages(space, genes, columns[0])
+    elif isinstance(space, NB201Space):
+        columns += _nb201_paths(genes)
+    return np.column_stack(columns).astype(np.float32)
+
+
+def _ofa_stages(space: Any, genes: np.ndarray, onehot: np.ndarray) -> list[np.ndarray]:
+    from searchspaces.ofa_mbv3 import DEPTHS, EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES
+
+    ks, e, d, r = space.split(genes)
+    active = space.active_blocks(d)
+    onehot[:, :6 * N_BLOCKS] *= np.repeat(np.tile(active, 2), 3, axis=1)  # unused slots carry no signal
+    depth = np.asarray(DEPTHS)[d]
+    per_stage = active.reshape(len(genes), N_STAGES, MAX_DEPTH)
+    kernel = (np.asarray(KERNELS)[ks].reshape(per_stage.shape) * per_stage).sum(2) / depth
+    expand = (np.asarray(EXPANDS)[e].reshape(per_stage.shape) * per_stage).sum(2) / depth
+    return [depth, kernel, expand, np.asarray(space.resolutions)[r][:, None]]
+
+
+def _nb201_paths(genes: np.ndarray) -> list[np.ndarray]:
+    from searchspaces.nb201 import OPS
+
+    none, conv1, conv3 = OPS.index("none"), OPS.index("nor_conv_1x1"), OPS.index("nor_conv_3x3")
+    columns = []
+    for path in NB201_PATHS:
+        ops = genes[:, list(path)]
+        alive = (ops != none).all(axis=1)
+        columns += [alive, alive * (ops == conv3).sum(axis=1), alive * (ops == conv1).sum(axis=1)]
+    return [np.column_stack(columns)]
+
+
+class GBDTPredictor(Predictor):
+    name = "gbdt"
+
+    def __init__(self, space: SearchSpace, ensemble: int = 3, folds: int = FOLDS, seed: int = 0) -> None:
+        self.space = space
+        self.ensemble = ensemble
+        self.folds = folds
+        self.seed = seed
+        self.params: dict[str, Any] = {}
+        self.rounds = 0
+        self.members: list[xgb.Booster] = []
+        self.evaluation: dict[str, Any] = {}
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, genes: np.ndarray, y: np.ndarray) -> GBDTPredictor:
+        if len(genes) < 2 * self.folds:
+            raise ValueError(f"a GBDT predictor needs at least {2 * self.folds} distinct archs, got {len(genes)}")
+        data = xgb.DMatrix(features(self.space, genes), label=logit(np.asarray(y, dtype=np.float64)))
+        self.params, self.rounds = self._cross_validate(data)
+        self.members = [xgb.train({**self.params, "seed": self.seed + i}, data, num_boost_round=self.rounds)
+                        for i in range(self.ensemble)]
+        return self
+
+    def _cross_validate(self, data: xgb.DMatrix) -> tuple[dict[str, Any], int]:
+        """The grid point with the lowest k-fold RMSE, and its early-stopped number of trees."""
+        best: tuple[float, dict[str, Any], int] | None = None
+        for values in itertools.product(*GRID.values()):
+            params = {**BASE_PARAMS, **dict(zip(GRID, values)), "seed": self.seed}
+            history = xgb.cv(params, data, num_boost_round=MAX_ROUNDS, nfold=self.folds, seed=self.seed,
+                             early_stopping_rounds=EARLY_STOP, metrics="rmse", shuffle=True)
+            rmse = float(history["test-rmse-mean"].iloc[-1])
+            if best is None or rmse < best[0]:
+                best = (rmse, params, len(history))
+        assert best is not None
+        return best[1], best[2]
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict(self, genes: np.ndarray) -> np.ndarray:
+        return self.predict_std(genes)[0]
+
+    def predict_std(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ensemble's mean prediction and its standard deviation (error bars), as accuracies."""
+        if not self.members:
+            raise ValueError("the GBDT predictor is not fitted")
+        x = features(self.space, genes)
+        each = sigmoid(np.stack([m.inplace_predict(x) for m in self.members]))
+        return each.mean(axis=0), each.std(axis=0)
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        if not self.members:
+            raise ValueError("the GBDT predictor is not fitted")
+        document = {
+            "format": FORMAT, "feature_schema": FEATURE_SCHEMA, "space": self.space.name,
+            "params": self.params, "rounds": self.rounds, "evaluation": self.evaluation,
+            "ensemble": [_booster_json(m) for m in self.members],
+        }
+        Path(path).write_text(json.dumps(document) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace) -> GBDTPredictor:
+        document = read_predictor_file(path)
+        if document.get("format") != FORMAT:
+            raise PredictorFileError(f"{path} is not a GBDT predictor file (format {document.get('format')!r})")
+        if document.get("feature_schema") != FEATURE_SCHEMA:
+            raise PredictorFileError(f"{path} has feature schema {document.get('feature_schema')}; this version "
+                                     f"reads {FEATURE_SCHEMA}: fit it again")
+        if document.get("space") != space.name:
+            raise PredictorFileError(f"{path} predicts for space {document.get('space')!r}, not {space.name!r}")
+        predictor = cls(space, ensemble=len(document["ensemble"]))
+        predictor.params, predictor.rounds = document["params"], document["rounds"]
+        predictor.evaluation = document.get("evaluation", {})
+        predictor.members = [_booster_from_json(m) for m in document["ensemble"]]
+        return predictor
+
+
+def logit(accuracy: np.ndarray) -> np.ndarray:
+    """Log-odds of accuracy fractions (clipped away from 0 and 1)."""
+    p = np.clip(accuracy, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def read_predictor_file(path: str | Path) -> dict[str, Any]:
+    try:
+        document = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise PredictorFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PredictorFileError(f"{path} is not a JSON predictor file") from None
+    if not isinstance(document, dict):
+        raise PredictorFileError(f"{path} is not a predictor file")
+    return document
+
+
+def _booster_json(booster: xgb.Booster) -> Any:
+    return json.loads(booster.save_raw(raw_format="json").decode())
+
+
+def _booster_from_json(value: Any) -> xgb.Booster:
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(value).encode()))
+    booster.set_param({"nthread": 0})
+    return booster
