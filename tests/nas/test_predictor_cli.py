@@ -1,0 +1,92 @@
+"""``nas predictor fit|eval|predict`` and ``nas search --predictor MODEL`` end to end (subprocesses, real data)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def nas(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def splits(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two disjoint NAS-Bench-201 results files: 200 rows to train, 300 to test."""
+    folder = tmp_path_factory.mktemp("nb201")
+    with (data_dir / "nb201" / "nb201_test_accuracy.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    paths = folder / "train.csv", folder / "test.csv"
+    for path, part in zip(paths, (rows[:200], rows[200:500])):
+        with path.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(part)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def model(splits: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "gbdt.json"
+    run = nas("predictor", "fit", "--space", "nb201", "--data", str(splits[0]), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "200 rows read, 200 distinct archs" in run.stderr and "fitted on 200 archs" in run.stderr
+    return out
+
+
+def test_eval_reports_rank_figures(model: Path, splits: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    run = nas("predictor", "eval", "--model", str(model), "--data", str(splits[1]), "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"archs", "kendall_tau", "spearman_rho", "rmse", "top10_recall"}
+    assert figures["archs"] == 300 and figures["kendall_tau"] > 0.4
+    assert "kendall_tau" in run.stdout
+
+
+def test_predict_writes_one_line_per_valid_row_in_order(model: Path, tmp_path: Path) -> None:
+    archs = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"]
+    source = tmp_path / "archs.jsonl"
+    source.write_text("".join(json.dumps({"arch": a}) + "\n" for a in [archs[0], "|bogus|", archs[1]]))
+    out = tmp_path / "pred.jsonl"
+    run = nas("predictor", "predict", "--model", str(model), "--data", str(source), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["arch"] for line in lines] == archs
+    assert lines[0]["prediction"] > lines[1]["prediction"]  # the best cell vs a cell passing no signal
+    assert "1 rows rejected" in run.stderr
+
+
+def test_search_with_a_fitted_predictor(model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    run = nas("search", "--space", "nb201", "--budget", "60M-MACs", "--predictor", str(model), "--time-limit", "0.5",
+              "--quiet", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(out.read_text())["best"]["metrics"]["macs"] <= 60e6
+
+
+FIT = ["predictor", "fit", "--space", "nb201"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ([*FIT, "--data", "/nonexistent.csv", "--out", "{tmp}/m.json"], "cannot read"),
+        ([*FIT, "--data", "{train}", "--out", "/nonexistent/m.json"], "does not exist"),
+        ([*FIT, "--kind", "nope", "--data", "{train}", "--out", "m"], "invalid choice"),
+        (["predictor", "eval", "--model", "{train}", "--data", "{train}"], "not a JSON predictor file"),
+        (["search", "--budget", "600M-MACs", "--predictor", "{model}"], "predicts for space"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], fragment: str, model: Path, splits: tuple[Path, Path],
+                               tmp_path: Path) -> None:
+    run = nas(*[a.format(tmp=tmp_path, train=splits[0], model=model) for a in args])
+    assert run.returncode == 2
+    assert fragment in run.stderr and len(run.stderr.strip().splitlines()) == 1
