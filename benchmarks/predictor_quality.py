@@ -1,0 +1,95 @@
+"""Accuracy-predictor quality on measured accuracies, against the baselines, measured now.
+
+1. DyNAS-T (OFA MobileNetV3 w1.0, measured ImageNet top-1), leave one of the four files out and
+   train on the other three: Kendall tau on the held-out file of MACs alone, OFA's published
+   predictor (trained for the w1.2 supernet), xgboost with default settings on one-hot features,
+   and our GBDT.
+2. NAS-Bench-201 CIFAR-10 test accuracy, random training sets of 100 and 1,000 archs, 5 seeds,
+   tested on all other archs: Kendall tau of our GBDT and of default xgboost on one-hot features.
+3. Fit time on 2,000 rows (NAS-Bench-201) and prediction throughput (archs/s, OFA w1.0 and NB201).
+
+Run: python benchmarks/predictor_quality.py  (data: $NAS_DATA_DIR, default ../shared/data)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import xgboost as xgb
+from scipy.stats import kendalltau
+
+from nas.artifacts import data_dirs
+from predictors.data import load_training_data
+from predictors.gbdt import GBDTPredictor
+from predictors.ofa_mlp import OFAAccuracyPredictor
+from searchspaces import get_space
+from searchspaces.base import SearchSpace
+
+
+def default_xgboost(space: SearchSpace, genes: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """xgboost's defaults (100 trees, depth 6, eta 0.3) on one-hot features: the plain baseline."""
+    model = xgb.train({"seed": 0}, xgb.DMatrix(space.encode(genes), label=y), num_boost_round=100)
+    return lambda g: model.inplace_predict(space.encode(g))
+
+
+def tau(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(kendalltau(predicted, measured)[0])
+
+
+def dynast() -> None:
+    space = get_space("ofa-mbv3-w1.0")
+    files = sorted((data_dirs()[0] / "ofa" / "dynast_w1.0").glob("*.csv"))
+    ofa = OFAAccuracyPredictor(space)
+    print("1. DyNAS-T leave-one-file-out, Kendall tau on the held-out file")
+    print(f"   {'held-out file':34s} {'n':>4s} {'MACs':>6s} {'OFA-MLP':>8s} {'xgb-def':>8s} {'GBDT':>6s}  fit")
+    for held_out in files:
+        train = load_training_data(space, [f for f in files if f != held_out])
+        test = load_training_data(space, [held_out])
+        start = time.perf_counter()
+        gbdt = GBDTPredictor(space).fit(train.genes, train.accuracy)
+        seconds = time.perf_counter() - start
+        figures = [tau(space.macs(test.genes), test.accuracy), tau(ofa.predict(test.genes), test.accuracy),
+                   tau(default_xgboost(space, train.genes, train.accuracy)(test.genes), test.accuracy),
+                   tau(gbdt.predict(test.genes), test.accuracy)]
+        best = "" if figures[3] > max(figures[:3]) else "  (GBDT not best)"
+        print(f"   {held_out.name:34s} {len(test.genes):4d} {figures[0]:6.3f} {figures[1]:8.3f} {figures[2]:8.3f} "
+              f"{figures[3]:6.3f}  {seconds:.1f} s{best}", flush=True)
+
+
+def nb201() -> None:
+    space = get_space("nb201")
+    data = load_training_data(space, [data_dirs()[0] / "nb201" / "nb201_test_accuracy.csv"])
+    print("\n2. NAS-Bench-201 CIFAR-10, Kendall tau on all archs not trained on (5 seeds)")
+    for size in (100, 1000):
+        ours, plain = [], []
+        for seed in range(5):
+            order = np.random.default_rng(seed).permutation(len(data.genes))
+            train, test = order[:size], order[size:]
+            gbdt = GBDTPredictor(space, seed=seed).fit(data.genes[train], data.accuracy[train])
+            ours.append(tau(gbdt.predict(data.genes[test]), data.accuracy[test]))
+            baseline = default_xgboost(space, data.genes[train], data.accuracy[train])
+            plain.append(tau(baseline(data.genes[test]), data.accuracy[test]))
+        print(f"   {size:5d} training archs: GBDT {np.mean(ours):.3f} ± {np.std(ours):.3f}   "
+              f"default xgboost on one-hot {np.mean(plain):.3f} ± {np.std(plain):.3f}", flush=True)
+
+    order = np.random.default_rng(0).permutation(len(data.genes))[:2000]
+    start = time.perf_counter()
+    gbdt = GBDTPredictor(space).fit(data.genes[order], data.accuracy[order])
+    print(f"\n3. fit on 2,000 NB201 rows: {time.perf_counter() - start:.1f} s "
+          f"({gbdt.rounds} trees x {gbdt.ensemble} models, depth {gbdt.params['max_depth']})")
+    for name, genes, model in (("nb201", space.all_genes(), gbdt), ("ofa-mbv3-w1.0", None, None)):
+        if model is None:
+            w10 = get_space(name)
+            train = load_training_data(w10, sorted((data_dirs()[0] / "ofa" / "dynast_w1.0").glob("*.csv")))
+            model = GBDTPredictor(w10).fit(train.genes, train.accuracy)
+            genes = w10.sample(200_000, np.random.default_rng(0))
+        start = time.perf_counter()
+        model.predict(genes)
+        print(f"   predict {name}: {len(genes) / (time.perf_counter() - start):,.0f} archs/s ({len(genes):,} archs)")
+
+
+if __name__ == "__main__":
+    dynast()
+    nb201()
