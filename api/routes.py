@@ -191,4 +191,5 @@ def spaces() -> list[SpaceView]:
 def predictors() -> list[PredictorView]:
     from predictors import PREDICTORS
 
-    return [PredictorView(name=p.name, description=p.description, spaces=list(p.spaces)) for p in PREDICTORS.values()]
+    return [PredictorView(name=p.name, description=p.description, spaces=list(p.spaces), evaluation=p.evaluation)
+            for p in PREDICTORS.values()]

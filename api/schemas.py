@@ -148,6 +148,8 @@ class PredictorView(BaseModel):
     name: str
     description: str
     spaces: list[str]
+    evaluation: dict[str, float | int | str] = Field(
+        default_factory=dict, description="figures measured on held-out data (Kendall tau, RMSE, ...)")
 
 
 class Health(BaseModel):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 from predictors.base import CostModel, Predictor
 from searchspaces.base import SearchSpace
@@ -15,6 +20,7 @@ class PredictorInfo:
     description: str
     spaces: tuple[str, ...]
     load: Callable[[SearchSpace], Predictor]
+    evaluation: dict[str, Any] = field(default_factory=dict)  # figures measured on held-out data
 
 
 PREDICTORS: dict[str, PredictorInfo] = {}
@@ -54,6 +60,29 @@ register(PredictorInfo(
     load=_load_nb201_cifar10,
 ))
 
+
+def _load_gbdt_file(path: Path, space: SearchSpace) -> Predictor:
+    from predictors.gbdt import GBDTPredictor
+
+    return GBDTPredictor.load(path, space)
+
+
+def register_predictor_dir(folder: Path) -> None:
+    """Register every fitted predictor file (``*.json``) of ``folder`` under its file name's stem."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+            space, archs = document["space"], document["evaluation"].get("trained_on", "?")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # not a predictor file: the folder may hold other JSON
+        if path.stem not in PREDICTORS:
+            register(PredictorInfo(name=path.stem, description=f"GBDT fitted on {archs} measured archs ({path.name})",
+                                   spaces=(space,), load=partial(_load_gbdt_file, path),
+                                   evaluation=document["evaluation"]))
+
+
+if os.environ.get("NAS_PREDICTOR_DIR"):  # predictors fitted with `nas predictor fit`, offered by name
+    register_predictor_dir(Path(os.environ["NAS_PREDICTOR_DIR"]).expanduser())
 
 
 def default_predictor(space_name: str) -> str:
@@ -95,4 +124,4 @@ def latency_model(space: SearchSpace, device: str) -> CostModel:
 
 
 __all__ = ["PREDICTORS", "CostModel", "Predictor", "PredictorInfo", "cost_models", "default_predictor",
-           "latency_devices", "latency_model", "register"]
+           "latency_devices", "latency_model", "register", "register_predictor_dir"]

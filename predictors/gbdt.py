@@ -98,13 +98,14 @@ class GBDTPredictor(Predictor):
         if len(genes) < 2 * self.folds:
             raise ValueError(f"a GBDT predictor needs at least {2 * self.folds} distinct archs, got {len(genes)}")
         data = xgb.DMatrix(features(self.space, genes), label=logit(np.asarray(y, dtype=np.float64)))
-        self.params, self.rounds = self._cross_validate(data)
+        self.params, self.rounds, rmse = self._cross_validate(data)
+        self.evaluation = {"trained_on": len(genes), "cv_rmse_logit": rmse}
         self.members = [xgb.train({**self.params, "seed": self.seed + i}, data, num_boost_round=self.rounds)
                         for i in range(self.ensemble)]
         return self
 
-    def _cross_validate(self, data: xgb.DMatrix) -> tuple[dict[str, Any], int]:
-        """The grid point with the lowest k-fold RMSE, and its early-stopped number of trees."""
+    def _cross_validate(self, data: xgb.DMatrix) -> tuple[dict[str, Any], int, float]:
+        """The grid point with the lowest k-fold RMSE, its early-stopped number of trees and the RMSE."""
         best: tuple[float, dict[str, Any], int] | None = None
         for values in itertools.product(*GRID.values()):
             params = {**BASE_PARAMS, **dict(zip(GRID, values)), "seed": self.seed}
@@ -114,7 +115,7 @@ class GBDTPredictor(Predictor):
             if best is None or rmse < best[0]:
                 best = (rmse, params, len(history))
         assert best is not None
-        return best[1], best[2]
+        return best[1], best[2], best[0]
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, genes: np.ndarray) -> np.ndarray:

@@ -36,6 +36,8 @@ def add_parser(commands: Any) -> None:
     evaluate.add_argument("--data", nargs="+", required=True, metavar="FILE", help=DATA_HELP)
     evaluate.add_argument("--top-k", type=positive_int, default=10, metavar="K", help="k of top-k recall (10)")
     evaluate.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON to OUT")
+    evaluate.add_argument("--record", action="store_true",
+                          help="also store the figures in the model file (shown by GET /v1/predictors)")
     evaluate.set_defaults(run=run_eval)
 
     predict = actions.add_parser("predict", help="predict the accuracy of archs",
@@ -85,6 +87,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.record:
+        predictor.evaluation.update(figures, evaluated_on=", ".join(map(str, args.data)))
+        predictor.save(args.model)
+        print(f"recorded the figures in {args.model}", file=sys.stderr)
     return 0
 
 

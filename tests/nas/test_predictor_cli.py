@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,24 @@ def test_bad_input_is_one_line(args: list[str], fragment: str, model: Path, spli
     run = nas(*[a.format(tmp=tmp_path, train=splits[0], model=model) for a in args])
     assert run.returncode == 2
     assert fragment in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_recorded_evaluation_is_listed_by_the_api(model: Path, splits: tuple[Path, Path], tmp_path: Path) -> None:
+    folder = tmp_path / "predictors"
+    folder.mkdir()
+    listed = folder / "nb201-gbdt.json"
+    listed.write_bytes(model.read_bytes())
+    run = nas("predictor", "eval", "--model", str(listed), "--data", str(splits[1]), "--record")
+    assert run.returncode == 0, run.stderr
+    (folder / "other.json").write_text('{"not": "a predictor"}')
+    script = ("import json; from fastapi.testclient import TestClient; from api.app import create_app; "
+              "from api.store import TrialStore; "
+              f"c = TestClient(create_app(TrialStore('sqlite:///{tmp_path}/s.db'))); "
+              "print(json.dumps(c.get('/v1/predictors').json()))")
+    env = {**os.environ, "NAS_PREDICTOR_DIR": str(folder)}
+    listing = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    views = {view["name"]: view for view in json.loads(listing.stdout)}
+    assert "other" not in views and views["nb201-gbdt"]["spaces"] == ["nb201"]
+    evaluation = views["nb201-gbdt"]["evaluation"]
+    assert evaluation["archs"] == 300 and evaluation["trained_on"] == 200 and evaluation["kendall_tau"] > 0.4
