@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from nas.pareto import pareto_mask
 from nas.problem import Problem
 from nas.searchers.base import Searcher, register
 from nas.searchers.operators import make_feasible, mutate
@@ -57,7 +56,7 @@ class SurrogateSearcher(Searcher):
             order = pool[np.argsort(-predicted, kind="stable")]
         chosen = [self.seen.keep_new(order, n - n_explore)]
         if n_explore:
-            chosen.append(self.seen.keep_new(self._near_front(4 * n_explore + 8), n_explore))
+            chosen.append(self.seen.keep_new(self._random(4 * n_explore + 8), n_explore))
         return np.concatenate(chosen)
 
     def _random(self, n: int) -> np.ndarray:
@@ -65,21 +64,6 @@ class SurrogateSearcher(Searcher):
             count = min(n, len(self._everything))
             return self._everything[self.rng.choice(len(self._everything), count, replace=False)]
         return make_feasible(self.problem, self.problem.space.sample(n, self.rng), self.rng)
-
-    def _near_front(self, n: int) -> np.ndarray:
-        """Exploration where it pays: one-gene mutations of the told archs on the front (or the most
-        accurate ones), where the model's errors decide what is found, then random archs."""
-        if self.problem.objectives:
-            points = np.column_stack([-self.metrics["accuracy"], *(self.metrics[m] for m in self.problem.objectives)])
-            parents = self.genes[pareto_mask(points)]
-        else:
-            parents = self.genes[np.argsort(-self.metrics["accuracy"])[:20]]
-        children = parents[self.rng.integers(0, len(parents), n)].copy()
-        genes = self.rng.integers(0, self.problem.space.n_genes, n)
-        sizes = self.problem.space.gene_sizes[genes]
-        children[np.arange(n), genes] = (children[np.arange(n), genes] + self.rng.integers(1, sizes)) % sizes
-        children = make_feasible(self.problem, self.problem.space.canonical(children), self.rng)
-        return np.concatenate([children, self._random(n)])
 
     def _candidates(self) -> np.ndarray:
         if self._everything is not None:
