@@ -93,13 +93,19 @@ def default_predictor(space_name: str) -> str:
     raise ValueError(f"no accuracy predictor is registered for space {space_name!r}")
 
 
+# devices with OFA lookup tables: name -> (folder under the data folder, spaces whose widths it timed)
+LUT_DEVICES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "note10": ("ofa/note10_lut", ("ofa-mbv3-w1.2",)),
+}
+
+
 def latency_devices(space: SearchSpace) -> list[str]:
     """Devices with a latency model for ``space``."""
     if space.name == "nb201":
         from predictors.tabular import NB201_LATENCY_CSV, locate_table, table_devices
 
         return table_devices(locate_table(NB201_LATENCY_CSV))
-    return []
+    return [device for device, (_, spaces) in LUT_DEVICES.items() if space.name in spaces]
 
 
 def cost_models(space: SearchSpace, metrics: Iterable[str] = ()) -> tuple[CostModel, ...]:
@@ -118,10 +124,26 @@ def latency_model(space: SearchSpace, device: str) -> CostModel:
     if device not in devices:
         known = ", ".join(devices) or "none yet"
         raise ValueError(f"no latency model for device {device!r} on {space.name}; known devices: {known}")
+    if device in LUT_DEVICES:
+        from predictors.latency_lut import LUTLatency
+        from predictors.tabular import locate_folder
+
+        return LUTLatency(space, device, locate_folder(LUT_DEVICES[device][0]))  # type: ignore[arg-type]
     from predictors.tabular import NB201_LATENCY_CSV, TabularLatency, locate_table
 
     return TabularLatency(space, locate_table(NB201_LATENCY_CSV), device)
 
 
-__all__ = ["PREDICTORS", "CostModel", "Predictor", "PredictorInfo", "cost_models", "default_predictor",
-           "latency_devices", "latency_model", "register", "register_predictor_dir"]
+__all__ = [
+    "LUT_DEVICES",
+    "PREDICTORS",
+    "CostModel",
+    "Predictor",
+    "PredictorInfo",
+    "cost_models",
+    "default_predictor",
+    "latency_devices",
+    "latency_model",
+    "register",
+    "register_predictor_dir",
+]

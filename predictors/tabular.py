@@ -97,6 +97,15 @@ def locate_table(relative_path: str) -> Path:
                         f"set NAS_DATA_DIR to a folder holding {relative_path}")
 
 
+def locate_folder(relative_path: str) -> Path:
+    """A published folder of tables under the data folder (``$NAS_DATA_DIR``)."""
+    for folder in data_dirs():
+        if (folder / relative_path).is_dir():
+            return folder / relative_path
+    raise ArtifactError(f"{relative_path}/ not found under {', '.join(map(str, data_dirs()))}; "
+                        f"set NAS_DATA_DIR to a folder holding {relative_path}/")
+
+
 def table_devices(latency_csv: Path) -> list[str]:
     """Device names of a latency table: its ``<device>_ms`` column names."""
     return [c.removesuffix(LATENCY_SUFFIX) for c in read_header(latency_csv) if c.endswith(LATENCY_SUFFIX)]

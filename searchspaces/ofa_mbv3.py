@@ -88,9 +88,9 @@ class OFAMobileNetV3Space(SearchSpace):
     def net_spec(self, arch: Arch) -> NetSpec:
         ks, e, d, _ = self.split(np.array([arch.genes]))
         active = self.active_blocks(d)[0]
-        blocks = [self._first_block()]
-        blocks += [self._block(i, KERNELS[ks[0, i]], EXPANDS[e[0, i]]) for i in range(N_BLOCKS) if active[i]]
-        return NetSpec(blocks=tuple(blocks), **self._stem_and_head())
+        blocks = [self.first_block()]
+        blocks += [self.block(i, KERNELS[ks[0, i]], EXPANDS[e[0, i]]) for i in range(N_BLOCKS) if active[i]]
+        return NetSpec(blocks=tuple(blocks), **self.stem_and_head())
 
     def resolution(self, arch: Arch) -> int:
         return self.resolutions[arch.genes[-1]]
@@ -101,10 +101,10 @@ class OFAMobileNetV3Space(SearchSpace):
         return MobileNet(self.net_spec(arch))
 
     def macs(self, genes: np.ndarray) -> np.ndarray:
-        return self._fixed_macs[genes[:, -1]] + self._per_slot(self._block_macs, genes, with_resolution=True)
+        return self._fixed_macs[genes[:, -1]] + self.sum_slots(self._block_macs, genes, with_resolution=True)
 
     def params(self, genes: np.ndarray) -> np.ndarray:
-        return self._fixed_params + self._per_slot(self._block_params, genes, with_resolution=False)
+        return self._fixed_params + self.sum_slots(self._block_params, genes, with_resolution=False)
 
     def shrink_step(self, genes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Move one random gene per row one choice down; every choice list is ordered by cost, so
@@ -116,7 +116,7 @@ class OFAMobileNetV3Space(SearchSpace):
         out[rows, column] -= (weights[rows, column] > 0).astype(out.dtype)
         return self.canonical(out)
 
-    def _per_slot(self, table: np.ndarray, genes: np.ndarray, with_resolution: bool) -> np.ndarray:
+    def sum_slots(self, table: np.ndarray, genes: np.ndarray, with_resolution: bool) -> np.ndarray:
         """Sum over the 20 slots of ``table[(r,) slot, depth, k, e]`` (zero for unused slots)."""
         ks, e, d, r = (part.astype(np.int32) for part in self.split(genes))
         index = (self._slot_offsets + np.repeat(d, MAX_DEPTH, axis=1) * 9 + ks * 3 + e)
@@ -124,7 +124,7 @@ class OFAMobileNetV3Space(SearchSpace):
             index += r[:, None] * (N_BLOCKS * 27)
         return np.take(table, index).sum(1)
 
-    def _stem_and_head(self) -> dict[str, Any]:
+    def stem_and_head(self) -> dict[str, Any]:
         return {
             "stem": (Conv(3, self.widths[0], 3, 2, act="h_swish"),),
             "pre_pool": (Conv(self.widths[-1], self.final_expand, act="h_swish"),),
@@ -132,11 +132,11 @@ class OFAMobileNetV3Space(SearchSpace):
             "classifier": Linear(self.last_channel, N_CLASSES),
         }
 
-    def _first_block(self) -> MBConv:
+    def first_block(self) -> MBConv:
         w_in, w_out = self.widths[0], self.widths[1]
         return MBConv(w_in, w_out, 3, 1, w_in, "relu", se=False, residual=w_in == w_out, expand=False)
 
-    def _block(self, slot: int, kernel: int, expand: int) -> MBConv:
+    def block(self, slot: int, kernel: int, expand: int) -> MBConv:
         stage, j = divmod(slot, MAX_DEPTH)
         w_in = self.widths[stage + 1] if j == 0 else self.widths[stage + 2]
         w_out = self.widths[stage + 2]
@@ -160,36 +160,37 @@ class OFAMobileNetV3Space(SearchSpace):
     @cached_property
     def _block_macs(self) -> np.ndarray:
         """Flat table over (resolution, slot, depth, kernel, expand) of one slot's MACs."""
-        tables = [self._slot_table(lambda block, size: block.macs(size), res) for res in self.resolutions]
+        tables = [self.slot_table(lambda block, size: block.macs(size), res) for res in self.resolutions]
         return np.stack(tables).ravel()
 
     @cached_property
     def _block_params(self) -> np.ndarray:
-        return self._slot_table(lambda block, size: block.params(), self.resolutions[-1]).ravel()
+        return self.slot_table(lambda block, size: block.params(), self.resolutions[-1]).ravel()
 
-    def _slot_table(self, count: Callable[[MBConv, int], int], resolution: int) -> np.ndarray:
-        table = np.zeros((N_BLOCKS, len(DEPTHS), len(KERNELS), len(EXPANDS)), dtype=np.int64)
+    def slot_table(self, count: Callable[[MBConv, int], float], resolution: int, dtype: type = np.int64) -> np.ndarray:
+        """``count(block, input size)`` of every (slot, depth, kernel, expand) choice; 0 for unused slots."""
+        table = np.zeros((N_BLOCKS, len(DEPTHS), len(KERNELS), len(EXPANDS)), dtype=dtype)
         for slot, size in enumerate(self._block_input_sizes(resolution)):
             for di, depth in enumerate(DEPTHS):
                 if slot % MAX_DEPTH >= depth:
                     continue
                 for ki, k in enumerate(KERNELS):
                     for ei, e in enumerate(EXPANDS):
-                        table[slot, di, ki, ei] = count(self._block(slot, k, e), size)
+                        table[slot, di, ki, ei] = count(self.block(slot, k, e), size)
         return table
 
     @cached_property
     def _fixed_macs(self) -> np.ndarray:
         """MACs of everything but the 20 elastic slots, per resolution index."""
-        parts = self._stem_and_head()
-        first = self._first_block()
+        parts = self.stem_and_head()
+        first = self.first_block()
         return np.array([
-            parts["stem"][0].macs(res) + first.macs(-(-res // 2)) + parts["pre_pool"][0].macs(self._final_size(res))
+            parts["stem"][0].macs(res) + first.macs(-(-res // 2)) + parts["pre_pool"][0].macs(self.final_size(res))
             + parts["post_pool"][0].macs(1) + parts["classifier"].macs()
             for res in self.resolutions
         ], dtype=np.int64)
 
-    def _final_size(self, resolution: int) -> int:
+    def final_size(self, resolution: int) -> int:
         size = -(-resolution // 2)
         for stride in STAGE_STRIDES:
             size = -(-size // stride)
@@ -197,7 +198,7 @@ class OFAMobileNetV3Space(SearchSpace):
 
     @cached_property
     def _fixed_params(self) -> int:
-        return NetSpec(blocks=(self._first_block(),), **self._stem_and_head()).params()
+        return NetSpec(blocks=(self.first_block(),), **self.stem_and_head()).params()
 
 
 def _indices(values: Any, choices: tuple[int, ...], length: int, key: str) -> list[int]:

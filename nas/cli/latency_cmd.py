@@ -1,0 +1,69 @@
+"""``nas latency predict``: device latency of a subnet or an OFA ``net.config`` from lookup tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from nas.cli.options import CommandError, json_value, positive_int
+
+LUT_SPACE = "ofa-mbv3-w1.2"
+
+
+def add_parser(commands: Any) -> None:
+    latency = commands.add_parser("latency", help="device latency from lookup tables",
+                                  description="Device latency of OFA MobileNetV3 subnets.")
+    actions = latency.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(latency))
+    predict = actions.add_parser(
+        "predict", help="latency of a subnet or net.config from a device's lookup tables",
+        description="Sum the per-layer latencies of OFA's lookup tables (<R>_lookup_table.yaml per resolution).",
+    )
+    predict.add_argument("--device", default="note10", help="a registered device (default note10)")
+    predict.add_argument("--lut-dir", type=Path, metavar="DIR",
+                         help="folder of <R>_lookup_table.yaml files (default: the device's published tables)")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--arch", type=json_value, metavar="JSON",
+                        help=f'{LUT_SPACE} arch as JSON or @FILE: {{"ks":[..20],"e":[..20],"d":[..5],"r":224}}')
+    source.add_argument("--config", type=Path, metavar="NET_CONFIG", help="an OFA MobileNetV3 net.config file")
+    predict.add_argument("--resolution", type=positive_int, metavar="R",
+                         help="input resolution (default: the arch's r, or the run.config beside --config)")
+    predict.add_argument("--json", action="store_true", help='print {"latency_ms": float}')
+    predict.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from predictors import LUT_DEVICES
+    from predictors.latency_lut import LUTLatency
+    from predictors.tabular import locate_folder
+    from searchspaces import get_space
+
+    if args.lut_dir is None and args.device not in LUT_DEVICES:
+        raise CommandError(f"no published tables for device {args.device!r} (known: {', '.join(LUT_DEVICES)}); "
+                           "give --lut-dir")
+    folder = args.lut_dir or locate_folder(LUT_DEVICES[args.device][0])
+    if not folder.is_dir():
+        raise CommandError(f"--lut-dir {folder} is not a folder")
+    model = LUTLatency(get_space(LUT_SPACE), args.device, folder)
+    latency = _config_latency(args, model) if args.config else _arch_latency(args, model)
+    print(json.dumps({"latency_ms": latency}) if args.json else f"{latency:.2f} ms on {args.device}")
+    return 0
+
+
+def _config_latency(args: argparse.Namespace, model: Any) -> float:
+    from searchspaces.ofa_net_config import load_net_config, load_run_config_resolution
+
+    spec = load_net_config(args.config)
+    resolution = args.resolution or load_run_config_resolution(args.config)
+    if resolution is None:
+        raise CommandError(f"no --resolution given and no run.config beside {args.config}")
+    return float(model.net_latency(spec, resolution))
+
+
+def _arch_latency(args: argparse.Namespace, model: Any) -> float:
+    arch_json = args.arch
+    if args.resolution is not None and isinstance(arch_json, dict):
+        arch_json = {**arch_json, "r": args.resolution}
+    space = model.space
+    return float(model.cost(space.to_genes([space.from_json(arch_json)]))[0])
