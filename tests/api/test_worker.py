@@ -53,6 +53,17 @@ def test_local_worker_runs_a_job_to_its_generation_limit(store: TrialStore) -> N
     assert not worker.run_one(), "no job is left"
 
 
+def test_a_note10_latency_job_stores_latency_and_its_front(store: TrialStore) -> None:
+    job, _ = store.create_job(job_request(budgets=["20ms-latency@note10"], generations=3, batch_size=256))
+    assert Worker(store, LocalExecutor(), worker_id="local-1").run_one()
+    done = store.get_job(job.id)
+    assert done.status == JobStatus.succeeded, done.error
+    latencies = [t["latency@note10"] for t in _trials(store, job.id).values()]
+    assert len(latencies) == 3 * 256 and max(latencies) <= 20
+    front = store.pareto(job.id, ["accuracy", "latency@note10"], [Constraint("latency@note10", 20)])
+    assert len(front) > 2 and all(t.metrics["latency@note10"] <= 20 for t in front)
+
+
 def test_a_job_that_cannot_run_fails_with_its_error(store: TrialStore) -> None:
     job, _ = store.create_job(job_request(budgets=["20ms-latency@nowhere"]))
     assert Worker(store, LocalExecutor()).run_one()
