@@ -205,6 +205,10 @@ class NB201Space(SearchSpace):
         }
 
     # -- torch ---------------------------------------------------------------------------------
+    def resolution(self, arch: Arch) -> int:
+        """Input size of the benchmark's CIFAR network (every cell)."""
+        return STAGE_SIZES[0]
+
     def build(self, arch: Arch) -> torch.nn.Module:
         from searchspaces.nb201_torch import NB201Network
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nas.cli.options import CommandError, json_value, positive_int
+from nas.cli.options import CommandError, json_value, positive_int, space_names
 
 LUT_SPACE = "ofa-mbv3-w1.2"
 
@@ -32,6 +32,20 @@ def add_parser(commands: Any) -> None:
     predict.add_argument("--json", action="store_true", help='print {"latency_ms": float}')
     predict.set_defaults(run=run_predict)
 
+    measure = actions.add_parser(
+        "measure", help="time a subnet end to end on this machine (torch, CPU)",
+        description="Build the subnet, run it warmup times untimed, then report the median of repeats "
+                    "timed runs with torch pinned to --threads intra-op threads.",
+    )
+    measure.add_argument("--space", default=LUT_SPACE, choices=space_names(), help=f"default {LUT_SPACE}")
+    measure.add_argument("--arch", type=json_value, required=True, metavar="JSON", help="arch as JSON or @FILE")
+    measure.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    measure.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    measure.add_argument("--warmup", type=positive_int, default=10, help="untimed runs first (default 10)")
+    measure.add_argument("--repeats", type=positive_int, default=50, help="timed runs (default 50)")
+    measure.add_argument("--json", action="store_true", help="print the measurement as JSON")
+    measure.set_defaults(run=run_measure)
+
 
 def run_predict(args: argparse.Namespace) -> int:
     from predictors import LUT_DEVICES
@@ -49,6 +63,30 @@ def run_predict(args: argparse.Namespace) -> int:
     latency = _config_latency(args, model) if args.config else _arch_latency(args, model)
     print(json.dumps({"latency_ms": latency}) if args.json else f"{latency:.2f} ms on {args.device}")
     return 0
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from predictors.latency_measure import measure
+    from searchspaces import get_space
+
+    space = get_space(args.space)
+    if not hasattr(space, "build"):
+        raise CommandError(f"space {space.name} cannot build networks to time")
+    result = measure(space, space.from_json(args.arch), args.threads, args.batch, args.warmup, args.repeats)
+    if args.json:
+        print(json.dumps({**asdict(result), "device": "cpu", "engine": f"torch {torch_version()}"}))
+    else:
+        print(f"{result.latency_ms:.2f} ms median (p90 {result.p90_ms:.2f} ms) over {result.repeats} runs, "
+              f"torch on the CPU, {result.threads} thread(s), batch {result.batch}, {result.resolution}px")
+    return 0
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
 
 
 def _config_latency(args: argparse.Namespace, model: Any) -> float:

@@ -95,3 +95,13 @@ def test_search_under_a_note10_latency_budget(tmp_path: Path) -> None:
     pareto = json.loads(out.read_text())["pareto"]
     assert pareto and all(t["metrics"]["latency@note10"] <= 25 and t["metrics"]["macs"] <= 600e6 for t in pareto)
     assert max(t["metrics"]["latency@note10"] for t in pareto) > 20  # the search uses the budget
+
+
+def test_cli_measures_a_subnet_here() -> None:
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    run = nas("latency", "measure", "--space", "nb201", "--arch", json.dumps(arch), "--threads", "1",
+              "--warmup", "1", "--repeats", "3", "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["latency_ms"] > 0 and result["p90_ms"] >= result["latency_ms"]
+    assert (result["threads"], result["repeats"], result["resolution"], result["device"]) == (1, 3, 32, "cpu")
