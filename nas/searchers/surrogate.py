@@ -94,7 +94,9 @@ class SurrogateSearcher(Searcher):
         metric = self.problem.objectives[0]
         cost = self.problem.cost_metrics(pool)[metric]
         front_cost, front_acc = self.metrics[metric], self.metrics["accuracy"]
-        floor, ceiling = float(np.median(front_acc)), float(max(cost.max(), front_cost.max()))
+        # a typical arch, from the unbiased random start (later archs are picked for accuracy)
+        floor = float(np.median(front_acc[:self.initial]))
+        ceiling = float(max(cost.max(), front_cost.max()))
         picks: list[int] = []
         for _ in range(min(n, len(pool))):
             gain = _area_gain(cost, predicted, front_cost, front_acc, floor, ceiling)
