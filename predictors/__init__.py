@@ -126,9 +126,9 @@ def latency_model(space: SearchSpace, device: str) -> CostModel:
         raise ValueError(f"no latency model for device {device!r} on {space.name}; known devices: {known}")
     if device in LUT_DEVICES:
         from predictors.latency_lut import LUTLatency
-        from predictors.tabular import locate_folder
+        from predictors.tabular import locate_table
 
-        return LUTLatency(space, device, locate_folder(LUT_DEVICES[device][0]))  # type: ignore[arg-type]
+        return LUTLatency(space, device, locate_table(LUT_DEVICES[device][0]))  # type: ignore[arg-type]
     from predictors.tabular import NB201_LATENCY_CSV, TabularLatency, locate_table
 
     return TabularLatency(space, locate_table(NB201_LATENCY_CSV), device)

@@ -141,13 +141,19 @@ class GBDTPredictor(Predictor):
         Path(path).write_text(json.dumps(document) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path, space: SearchSpace) -> GBDTPredictor:
+    def load(cls, path: str | Path, space: SearchSpace | None = None) -> GBDTPredictor:
+        """Load a fitted file; with ``space``, refuse a file made for another space."""
+        from searchspaces import SPACES, get_space
+
         document = read_predictor_file(path)
         if document.get("format") != FORMAT:
             raise PredictorFileError(f"{path} is not a GBDT predictor file (format {document.get('format')!r})")
         if document.get("feature_schema") != FEATURE_SCHEMA:
             raise PredictorFileError(f"{path} has feature schema {document.get('feature_schema')}; this version "
                                      f"reads {FEATURE_SCHEMA}: fit it again")
+        if space is None and document.get("space") not in SPACES:
+            raise PredictorFileError(f"{path} names an unknown space {document.get('space')!r}")
+        space = space or get_space(document["space"])
         if document.get("space") != space.name:
             raise PredictorFileError(f"{path} predicts for space {document.get('space')!r}, not {space.name!r}")
         predictor = cls(space, ensemble=len(document["ensemble"]))

@@ -89,21 +89,13 @@ def read_columns(path: Path, columns: list[int]) -> list[list[str]]:
 
 
 def locate_table(relative_path: str) -> Path:
-    """A published table under the data folder (``$NAS_DATA_DIR``); tables are not downloaded."""
+    """A published table (file or folder of tables) under the data folder (``$NAS_DATA_DIR``); tables
+    are not downloaded."""
     for folder in data_dirs():
-        if (folder / relative_path).is_file():
+        if (folder / relative_path).exists():
             return folder / relative_path
     raise ArtifactError(f"{relative_path} not found under {', '.join(map(str, data_dirs()))}; "
                         f"set NAS_DATA_DIR to a folder holding {relative_path}")
-
-
-def locate_folder(relative_path: str) -> Path:
-    """A published folder of tables under the data folder (``$NAS_DATA_DIR``)."""
-    for folder in data_dirs():
-        if (folder / relative_path).is_dir():
-            return folder / relative_path
-    raise ArtifactError(f"{relative_path}/ not found under {', '.join(map(str, data_dirs()))}; "
-                        f"set NAS_DATA_DIR to a folder holding {relative_path}/")
 
 
 def table_devices(latency_csv: Path) -> list[str]:

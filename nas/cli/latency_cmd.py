@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nas.cli.options import CommandError, json_value, positive_int, space_names
+from nas.cli.options import CommandError, arch_genes, config_resolution, json_value, positive_int, space_names
 
 LUT_SPACE = "ofa-mbv3-w1.2"
 
@@ -50,16 +50,17 @@ def add_parser(commands: Any) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from predictors import LUT_DEVICES
     from predictors.latency_lut import LUTLatency
-    from predictors.tabular import locate_folder
+    from predictors.tabular import locate_table
     from searchspaces import get_space
 
     if args.lut_dir is None and args.device not in LUT_DEVICES:
         raise CommandError(f"no published tables for device {args.device!r} (known: {', '.join(LUT_DEVICES)}); "
                            "give --lut-dir")
-    folder = args.lut_dir or locate_folder(LUT_DEVICES[args.device][0])
+    folder = args.lut_dir or locate_table(LUT_DEVICES[args.device][0])
     if not folder.is_dir():
         raise CommandError(f"--lut-dir {folder} is not a folder")
-    model = LUTLatency(get_space(LUT_SPACE), args.device, folder)
+    space = LUT_DEVICES[args.device][1][0] if args.device in LUT_DEVICES else LUT_SPACE  # the widths timed
+    model = LUTLatency(get_space(space), args.device, folder)
     latency = _config_latency(args, model) if args.config else _arch_latency(args, model)
     print(json.dumps({"latency_ms": latency}) if args.json else f"{latency:.2f} ms on {args.device}")
     return 0
@@ -67,6 +68,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_measure(args: argparse.Namespace) -> int:
     from dataclasses import asdict
+
+    import torch
 
     from predictors.latency_measure import measure
     from searchspaces import get_space
@@ -76,32 +79,18 @@ def run_measure(args: argparse.Namespace) -> int:
         raise CommandError(f"space {space.name} cannot build networks to time")
     result = measure(space, space.from_json(args.arch), args.threads, args.batch, args.warmup, args.repeats)
     if args.json:
-        print(json.dumps({**asdict(result), "device": "cpu", "engine": f"torch {torch_version()}"}))
+        print(json.dumps({**asdict(result), "device": "cpu", "engine": f"torch {torch.__version__}"}))
     else:
         print(f"{result.latency_ms:.2f} ms median (p90 {result.p90_ms:.2f} ms) over {result.repeats} runs, "
               f"torch on the CPU, {result.threads} thread(s), batch {result.batch}, {result.resolution}px")
     return 0
 
 
-def torch_version() -> str:
-    import torch
-
-    return torch.__version__
-
-
 def _config_latency(args: argparse.Namespace, model: Any) -> float:
-    from searchspaces.ofa_net_config import load_net_config, load_run_config_resolution
+    from searchspaces.ofa_net_config import load_net_config
 
-    spec = load_net_config(args.config)
-    resolution = args.resolution or load_run_config_resolution(args.config)
-    if resolution is None:
-        raise CommandError(f"no --resolution given and no run.config beside {args.config}")
-    return float(model.net_latency(spec, resolution))
+    return float(model.net_latency(load_net_config(args.config), config_resolution(args)))
 
 
 def _arch_latency(args: argparse.Namespace, model: Any) -> float:
-    arch_json = args.arch
-    if args.resolution is not None and isinstance(arch_json, dict):
-        arch_json = {**arch_json, "r": args.resolution}
-    space = model.space
-    return float(model.cost(space.to_genes([space.from_json(arch_json)]))[0])
+    return float(model.cost(arch_genes(model.space, args))[0])

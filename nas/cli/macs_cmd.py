@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nas.cli.options import CommandError, json_value, positive_int, space_names
+from nas.cli.options import arch_genes, config_resolution, json_value, positive_int, space_names
 from nas.cli.search_cmd import DEFAULT_SPACE
 
 
@@ -37,21 +37,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _count_config(args: argparse.Namespace) -> tuple[int, int]:
-    from searchspaces.ofa_net_config import load_net_config, load_run_config_resolution
+    from searchspaces.ofa_net_config import load_net_config
 
     spec = load_net_config(args.config)
-    resolution = args.resolution or load_run_config_resolution(args.config)
-    if resolution is None:
-        raise CommandError(f"no --resolution given and no run.config beside {args.config}")
-    return spec.macs(resolution), spec.params()
+    return spec.macs(config_resolution(args)), spec.params()
 
 
 def _count_arch(args: argparse.Namespace) -> tuple[int, int]:
     from searchspaces import get_space
 
     space = get_space(args.space)
-    arch_json = args.arch
-    if args.resolution is not None and isinstance(arch_json, dict):
-        arch_json = {**arch_json, "r": args.resolution}
-    genes = space.to_genes([space.from_json(arch_json)])
+    genes = arch_genes(space, args)
     return int(space.macs(genes)[0]), int(space.params(genes)[0])

@@ -65,3 +65,21 @@ def resolve_predictor(space: Any, name_or_path: str | None) -> Any:
 
         return GBDTPredictor.load(name, space)
     return OFAAccuracyPredictor(space, Path(name))
+
+
+def config_resolution(args: argparse.Namespace) -> int:
+    """``--resolution``, else the ``image_size`` of the ``run.config`` beside ``--config``."""
+    from searchspaces.ofa_net_config import load_run_config_resolution
+
+    resolution = args.resolution or load_run_config_resolution(args.config)
+    if resolution is None:
+        raise CommandError(f"no --resolution given and no run.config beside {args.config}")
+    return resolution
+
+
+def arch_genes(space: Any, args: argparse.Namespace) -> Any:
+    """The gene row (batch of one) of ``--arch``, with ``--resolution`` overriding its ``r``."""
+    arch_json = args.arch
+    if args.resolution is not None and isinstance(arch_json, dict):
+        arch_json = {**arch_json, "r": args.resolution}
+    return space.to_genes([space.from_json(arch_json)])

@@ -75,8 +75,9 @@ def run_eval(args: argparse.Namespace) -> int:
         _check_folder(args.json)
     from predictors.data import load_training_data
     from predictors.evaluation import rank_metrics
+    from predictors.gbdt import GBDTPredictor
 
-    predictor = _load(args.model)
+    predictor = GBDTPredictor.load(args.model)
     data = load_training_data(predictor.space, args.data)
     print(data.report(), file=sys.stderr)
     if len(data.genes) < 2:
@@ -97,8 +98,9 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     _check_folder(args.out)
     from predictors.data import read_archs
+    from predictors.gbdt import GBDTPredictor
 
-    predictor = _load(args.model)
+    predictor = GBDTPredictor.load(args.model)
     genes, rejected = read_archs(predictor.space, args.data)
     for row in rejected[:5]:
         print(f"rejected {row.source}:{row.row}: {row.reason}", file=sys.stderr)
@@ -109,16 +111,6 @@ def run_predict(args: argparse.Namespace) -> int:
             out.write(json.dumps({"arch": arch, "prediction": float(prediction)}) + "\n")
     print(f"wrote {len(archs)} predictions to {args.out} ({len(rejected)} rows rejected)", file=sys.stderr)
     return 0
-
-
-def _load(path: Path) -> Any:
-    from predictors.gbdt import GBDTPredictor, read_predictor_file
-    from searchspaces import SPACES, get_space
-
-    space = read_predictor_file(path).get("space")
-    if space not in SPACES:
-        raise CommandError(f"{path} names an unknown space {space!r}")
-    return GBDTPredictor.load(path, get_space(space))
 
 
 def _check_folder(path: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,8 @@ import pytest
 from nas.bench import NB201Bench, hypervolume, run_bench
 from nas.pareto import pareto_mask
 from searchspaces.nb201 import NB201
+
+from ..cli import nas
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,6 @@ def test_more_queries_never_hurt_random_search(bench: NB201Bench) -> None:
     few, many = bench.run("random", 50, seed=3), bench.run("random", 400, seed=3)
     assert many[0] >= few[0] and many[1] >= few[1]
 
-
-def nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_writes_documented_json_with_random_baseline(tables: tuple[Path, Path], tmp_path: Path) -> None:

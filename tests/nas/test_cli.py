@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from ..cli import nas
+
 SPECIALIZED = "ofa/specialized/flops-595M_top1-80.0_finetune-75/net.config"
 
-
-def nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_search_writes_documented_json(tmp_path: Path) -> None:

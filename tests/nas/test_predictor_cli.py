@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-
-def nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=300)
+from ..cli import nas
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,8 @@ import yaml
 
 from predictors.latency_lut import LUTError, LUTLatency, net_keys
 from searchspaces import get_space
+
+from ..cli import nas
 
 W12 = get_space("ofa-mbv3-w1.2")
 LARGEST = {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5, "r": 224}
@@ -70,9 +70,6 @@ def test_tables_of_another_network_are_refused(lut_dir: Path, tmp_path: Path) ->
     with pytest.raises(LUTError, match="not an OFA lookup table"):
         LUTLatency(W12, "note10", tmp_path).cost(_genes(LARGEST))
 
-
-def nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_predicts_arch_and_net_config(note10: LUTLatency, data_dir: Path) -> None:
