@@ -93,9 +93,11 @@ def default_predictor(space_name: str) -> str:
     raise ValueError(f"no accuracy predictor is registered for space {space_name!r}")
 
 
-# devices with OFA lookup tables: name -> (folder under the data folder, spaces whose widths it timed)
+# devices with published lookup tables: name -> (folder or file under the data folder, spaces whose widths
+# it timed); tables built here with `nas latency build-lut` are added from $NAS_LUT_DIR
 LUT_DEVICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "note10": ("ofa/note10_lut", ("ofa-mbv3-w1.2",)),
+    "cpu_i7": ("ofa/cpu_i7-8700K_lut.yaml", ("ofa-mbv3-w1.0", "ofa-mbv3-w1.2")),  # NSGANetV2's i7-8700K
 }
 
 
@@ -105,7 +107,10 @@ def latency_devices(space: SearchSpace) -> list[str]:
         from predictors.tabular import NB201_LATENCY_CSV, locate_table, table_devices
 
         return table_devices(locate_table(NB201_LATENCY_CSV))
-    return [device for device, (_, spaces) in LUT_DEVICES.items() if space.name in spaces]
+    from predictors.latency_lut import local_devices
+
+    local = [device for device, (_, name) in local_devices().items() if name == space.name]
+    return [device for device, (_, spaces) in LUT_DEVICES.items() if space.name in spaces] + local
 
 
 def cost_models(space: SearchSpace, metrics: Iterable[str] = ()) -> tuple[CostModel, ...]:
@@ -124,11 +129,12 @@ def latency_model(space: SearchSpace, device: str) -> CostModel:
     if device not in devices:
         known = ", ".join(devices) or "none yet"
         raise ValueError(f"no latency model for device {device!r} on {space.name}; known devices: {known}")
-    if device in LUT_DEVICES:
-        from predictors.latency_lut import LUTLatency
+    if space.name != "nb201":
+        from predictors.latency_lut import local_devices, open_tables
         from predictors.tabular import locate_table
 
-        return LUTLatency(space, device, locate_table(LUT_DEVICES[device][0]))  # type: ignore[arg-type]
+        path = locate_table(LUT_DEVICES[device][0]) if device in LUT_DEVICES else local_devices()[device][0]
+        return open_tables(space, device, path)  # type: ignore[arg-type]
     from predictors.tabular import NB201_LATENCY_CSV, TabularLatency, locate_table
 
     return TabularLatency(space, locate_table(NB201_LATENCY_CSV), device)
