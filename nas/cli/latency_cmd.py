@@ -33,13 +33,14 @@ def add_parser(commands: Any) -> None:
     predict.set_defaults(run=run_predict)
 
     measure = actions.add_parser(
-        "measure", help="time a subnet end to end on this machine (torch, CPU)",
-        description="Build the subnet, run it warmup times untimed, then report the median of repeats "
-                    "timed runs with torch pinned to --threads intra-op threads.",
+        "measure", help="time a subnet end to end on this machine (torch or onnxruntime, CPU)",
+        description="Build the subnet (exported to ONNX for onnxruntime), run it warmup times untimed, then report "
+                    "the median of repeats timed runs pinned to --threads intra-op threads.",
     )
     measure.add_argument("--space", default=LUT_SPACE, choices=space_names(), help=f"default {LUT_SPACE}")
     measure.add_argument("--arch", type=json_value, required=True, metavar="JSON", help="arch as JSON or @FILE")
-    measure.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    measure.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch", help="default torch")
+    measure.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
     measure.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     measure.add_argument("--warmup", type=positive_int, default=10, help="untimed runs first (default 10)")
     measure.add_argument("--repeats", type=positive_int, default=50, help="timed runs (default 50)")
@@ -69,21 +70,28 @@ def run_predict(args: argparse.Namespace) -> int:
 def run_measure(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    import torch
-
     from predictors.latency_measure import measure
     from searchspaces import get_space
 
     space = get_space(args.space)
     if not hasattr(space, "build"):
         raise CommandError(f"space {space.name} cannot build networks to time")
-    result = measure(space, space.from_json(args.arch), args.threads, args.batch, args.warmup, args.repeats)
+    result = measure(space, space.from_json(args.arch), args.threads, args.batch, args.warmup, args.repeats,
+                     args.backend)
     if args.json:
-        print(json.dumps({**asdict(result), "device": "cpu", "engine": f"torch {torch.__version__}"}))
+        print(json.dumps({**asdict(result), "device": "cpu", "engine": engine(args.backend)}))
     else:
         print(f"{result.latency_ms:.2f} ms median (p90 {result.p90_ms:.2f} ms) over {result.repeats} runs, "
-              f"torch on the CPU, {result.threads} thread(s), batch {result.batch}, {result.resolution}px")
+              f"{engine(args.backend)} on the CPU, {result.threads} thread(s), batch {result.batch}, "
+              f"{result.resolution}px")
     return 0
+
+
+def engine(backend: str) -> str:
+    """The backend with its version, as measurements report it."""
+    from importlib.metadata import version
+
+    return f"{backend} {version(backend)}"
 
 
 def _config_latency(args: argparse.Namespace, model: Any) -> float:
