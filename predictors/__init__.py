@@ -113,6 +113,17 @@ def latency_devices(space: SearchSpace) -> list[str]:
     return [device for device, (_, spaces) in LUT_DEVICES.items() if space.name in spaces] + local
 
 
+def lut_source(device: str) -> tuple[Path, tuple[str, ...]] | None:
+    """The tables of a published or locally built device and the spaces they time (None: no such device)."""
+    from predictors.latency_lut import local_devices
+    from predictors.tabular import locate_table
+
+    if device in LUT_DEVICES:
+        return locate_table(LUT_DEVICES[device][0]), LUT_DEVICES[device][1]
+    local = local_devices().get(device)
+    return (local[0], (local[1],)) if local else None
+
+
 def cost_models(space: SearchSpace, metrics: Iterable[str] = ()) -> tuple[CostModel, ...]:
     """MACs and parameters, plus a model for every ``latency@<device>`` in ``metrics``."""
     from predictors.costs import MacsCost, ParamsCost
@@ -130,11 +141,11 @@ def latency_model(space: SearchSpace, device: str) -> CostModel:
         known = ", ".join(devices) or "none yet"
         raise ValueError(f"no latency model for device {device!r} on {space.name}; known devices: {known}")
     if space.name != "nb201":
-        from predictors.latency_lut import local_devices, open_tables
-        from predictors.tabular import locate_table
+        from predictors.latency_lut import open_tables
 
-        path = locate_table(LUT_DEVICES[device][0]) if device in LUT_DEVICES else local_devices()[device][0]
-        return open_tables(space, device, path)  # type: ignore[arg-type]
+        source = lut_source(device)
+        assert source is not None  # listed by latency_devices
+        return open_tables(space, device, source[0])  # type: ignore[arg-type]
     from predictors.tabular import NB201_LATENCY_CSV, TabularLatency, locate_table
 
     return TabularLatency(space, locate_table(NB201_LATENCY_CSV), device)
@@ -150,6 +161,7 @@ __all__ = [
     "default_predictor",
     "latency_devices",
     "latency_model",
+    "lut_source",
     "register",
     "register_predictor_dir",
 ]

@@ -8,9 +8,14 @@ fits log-latency, so errors are relative, as latency budgets are.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import xgboost as xgb
 
+from nas.errors import NasError
 from predictors.base import CostModel
 from predictors.gbdt import features
 from searchspaces.base import SearchSpace
@@ -37,3 +42,70 @@ class LearnedLatency(CostModel):
         if self.model is None:
             raise ValueError(f"the latency model for {self.device} is not fitted")
         return np.exp(self.model.inplace_predict(features(self.space, genes)).astype(np.float64))
+
+    # -- files ---------------------------------------------------------------------------------
+    FORMAT = "learned-latency"
+
+    def save(self, path: str | Path) -> None:
+        if self.model is None:
+            raise ValueError(f"the latency model for {self.device} is not fitted")
+        document = {"format": self.FORMAT, "space": self.space.name, "device": self.device, "rounds": self.rounds,
+                    "seed": self.seed, "booster": json.loads(self.model.save_raw(raw_format="json").decode())}
+        Path(path).write_text(json.dumps(document) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearnedLatency:
+        """A model written by :meth:`save`, for the space it was fitted on."""
+        from searchspaces import SPACES
+
+        try:
+            document = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise LatencyDataError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise LatencyDataError(f"{path} is not a JSON latency model") from None
+        if not isinstance(document, dict) or document.get("format") != cls.FORMAT:
+            raise LatencyDataError(f"{path} is not a latency model written by `nas latency fit`")
+        if document.get("space") not in SPACES:
+            raise LatencyDataError(f"{path} names an unknown space {document.get('space')!r}")
+        model = cls(SPACES[document["space"]], document["device"], document["rounds"], document["seed"])
+        model.model = xgb.Booster()
+        model.model.load_model(bytearray(json.dumps(document["booster"]).encode()))
+        return model
+
+
+class LatencyDataError(NasError, ValueError):
+    """Measured latencies that cannot be read; the message names the file and line."""
+
+
+def read_latencies(space: SearchSpace, paths: list[Path], column: str = "latency_ms") -> tuple[np.ndarray, np.ndarray]:
+    """Gene rows and latencies (ms) from JSONL files: ``{"arch": .., "latency_ms": ..}`` per line, or
+    the arch's fields at the top level (HELP's ``{"ks", "e", "d", "r", "<setting>_ms", ..}``) with
+    ``column`` naming the latency."""
+    archs, latencies = [], []
+    for path in paths:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LatencyDataError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                arch, latency = _row(line, column, f"{path}:{number}")
+                try:
+                    archs.append(space.from_json(arch))
+                except ValueError as exc:
+                    raise LatencyDataError(f"{path}:{number}: not a {space.name} arch: {exc}") from None
+                latencies.append(latency)
+    if not archs:
+        raise LatencyDataError(f"no measured latencies in {', '.join(map(str, paths))}")
+    return space.to_genes(archs), np.array(latencies)
+
+
+def _row(line: str, column: str, where: str) -> tuple[Any, float]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        raise LatencyDataError(f"{where}: not a JSON line") from None
+    if not isinstance(row, dict) or not isinstance(row.get(column), (int, float)):
+        raise LatencyDataError(f"{where}: no number {column!r} (give the latency field with --column)")
+    return row.get("arch", {k: v for k, v in row.items() if not k.endswith("_ms")}), float(row[column])
