@@ -35,3 +35,43 @@ def test_bad_training_data_and_unfitted_model_are_refused(help_rows: tuple[np.nd
         LearnedLatency(W10, "gpu").fit(genes[:20], np.r_[measured[:19], -1.0])
     with pytest.raises(ValueError, match="not fitted"):
         LearnedLatency(W10, "gpu").cost(genes[:2])
+
+
+def test_cli_fits_saves_and_predicts_round_trip(data_dir: Path, tmp_path: Path) -> None:
+    from ..cli import nas
+
+    rows = [json.loads(line) for line in (data_dir / "ofa" / "help_ofa_mbv3_5000_gpu_latency.jsonl").open()][:200]
+    measured = tmp_path / "measured.jsonl"  # the generic form: {"arch": .., "latency_ms": ..}
+    measured.write_text("".join(json.dumps({"arch": {k: r[k] for k in ("ks", "e", "d", "r")},
+                                            "latency_ms": r["v100_1_ms"]}) + "\n" for r in rows[:100]))
+    help_part = tmp_path / "help.jsonl"  # HELP's form: the arch at the top level, one field per setting
+    help_part.write_text("".join(json.dumps({**r, "latency_ms": r["v100_1_ms"]}) + "\n" for r in rows[100:]))
+    model = tmp_path / "v100.json"
+    run = nas("latency", "fit", "--space", "ofa-mbv3-w1.0", "--data", str(measured), str(help_part),
+              "--device", "v100_1", "--rounds", "50", "--out", str(model))
+    assert run.returncode == 0 and "fitted on 200 measured" in run.stdout, run.stderr
+    arch = {k: rows[0][k] for k in ("ks", "e", "d", "r")}
+    run = nas("latency", "predict", "--model", str(model), "--arch", json.dumps(arch), "--json")
+    assert run.returncode == 0, run.stderr
+    loaded = LearnedLatency.load(model)
+    assert (loaded.space.name, loaded.metric) == ("ofa-mbv3-w1.0", "latency@v100_1")
+    expected = loaded.cost(W10.to_genes([W10.from_json(arch)]))[0]
+    assert json.loads(run.stdout)["latency_ms"] == pytest.approx(expected, rel=1e-6)
+    assert abs(expected / rows[0]["v100_1_ms"] - 1) < 0.3
+
+
+def test_cli_refuses_bad_latency_data_in_one_line(data_dir: Path, tmp_path: Path) -> None:
+    from ..cli import nas
+
+    help_file = data_dir / "ofa" / "help_ofa_mbv3_5000_gpu_latency.jsonl"
+    bad_arch = tmp_path / "bad.jsonl"
+    bad_arch.write_text('{"arch": {"ks": [9], "e": [3], "d": [2], "r": 224}, "latency_ms": 3}\n')
+    cases = [
+        (("fit", "--space", "ofa-mbv3-w1.0", "--data", str(help_file), "--out", str(tmp_path / "m.json")),
+         "help_ofa_mbv3_5000_gpu_latency.jsonl:1: no number 'latency_ms' (give the latency field with --column)"),
+        (("fit", "--data", str(bad_arch), "--out", str(tmp_path / "m.json")), "bad.jsonl:1: not a ofa-mbv3-w1.2 arch"),
+        (("predict", "--model", str(help_file), "--arch", "{}"), "is not a JSON latency model"),
+    ]
+    for args, message in cases:
+        run = nas("latency", *args)
+        assert run.returncode == 2 and message in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr

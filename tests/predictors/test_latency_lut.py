@@ -102,3 +102,30 @@ def test_cli_measures_a_subnet_here() -> None:
     result = json.loads(run.stdout)
     assert result["latency_ms"] > 0 and result["p90_ms"] >= result["latency_ms"]
     assert (result["threads"], result["repeats"], result["resolution"], result["device"]) == (1, 3, 32, "cpu")
+
+
+def test_cpu_i7_table_covers_both_widths_and_sums_its_own_keys(data_dir: Path) -> None:
+    from predictors import latency_devices, latency_model
+    from predictors.latency_lut import NSGANetV2Keys
+
+    table = yaml.load((data_dir / "ofa" / "cpu_i7-8700K_lut.yaml").read_text(), Loader=yaml.CSafeLoader)
+    for space in (W12, get_space("ofa-mbv3-w1.0")):
+        assert "cpu_i7" in latency_devices(space)
+        genes = space.sample(20, np.random.default_rng(1))
+        batch = latency_model(space, "cpu_i7").cost(genes)
+        for row, latency in zip(genes[:5], batch[:5]):
+            arch = space.to_arch(row)
+            keys = net_keys(space.net_spec(arch), space.resolution(arch), keys=NSGANetV2Keys)
+            assert latency == pytest.approx(sum(table[k]["mean"] for k in keys), rel=1e-12)
+        assert (batch > 3).all() and (batch < 60).all()
+
+
+def test_search_under_a_cpu_i7_latency_budget(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    run = nas("search", "--space", "ofa-mbv3-w1.0", "--budget", "15ms-latency@cpu_i7", "--time-limit", "1",
+              "--quiet", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    pareto = json.loads(out.read_text())["pareto"]
+    assert pareto and all(t["metrics"]["latency@cpu_i7"] <= 15 for t in pareto)
+    run = nas("latency", "predict", "--device", "cpu_i7", "--space", "ofa-mbv3-w1.0", "--arch", json.dumps(LARGEST))
+    assert run.returncode == 0 and run.stdout.endswith("ms on cpu_i7\n"), run.stderr
