@@ -16,7 +16,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +32,24 @@ from searchspaces.ofa_mbv3 import EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGE
 Table = dict[str, dict[str, float]]
 
 
+def cpu_name() -> str:
+    """The CPU model (Linux ``/proc/cpuinfo``), else the architecture."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.machine()
+
+
 @dataclass(frozen=True)
 class BuildSettings:
     space: str
     threads: int = 1
     warmup: int = 10
     repeats: int = 50
-    engine: str = f"torch {torch.__version__}"
-    cpu: str = platform.processor() or platform.machine()
+    engine: str = field(default_factory=lambda: f"torch {torch.__version__}")
+    cpu: str = field(default_factory=cpu_name)
 
 
 def variant_nets(space: OFAMobileNetV3Space, resolution: int) -> list[NetSpec]:
@@ -68,7 +78,10 @@ def read_partial(path: Path) -> Table:
     """The entries of a table being built (empty if it does not exist yet)."""
     if not path.exists():
         return {}
-    table = yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}
+    try:
+        table = yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}
+    except yaml.YAMLError:
+        table = None
     if not isinstance(table, dict):
         raise LUTError(f"{path} is not a lookup table; remove it or choose another --out")
     return table
@@ -111,13 +124,16 @@ def build_resolution(space: OFAMobileNetV3Space, resolution: int, folder: Path,
     table = read_partial(path)
     for spec in variant_nets(space, resolution):
         keys = net_keys(spec, resolution)
-        new = [i for i, key in enumerate(keys) if key not in table]
-        if not new:
+        rows: dict[str, list[int]] = {}  # a stage's later blocks share one key: their runs are pooled
+        for i, key in enumerate(keys):
+            if key not in table:
+                rows.setdefault(key, []).append(i)
+        if not rows:
             continue
         times = time_layers(MobileNet(spec).eval(), resolution, settings)
-        table.update({keys[i]: summary(times[i]) for i in new})
+        table.update({key: summary(times[index].ravel()) for key, index in rows.items()})
         write_atomically(path, yaml.safe_dump(table))
-        yield len({keys[i] for i in new})
+        yield len(rows)
 
 
 def start_build(folder: Path, settings: BuildSettings) -> None:

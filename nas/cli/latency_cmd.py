@@ -1,4 +1,4 @@
-"""``nas latency predict``: device latency of a subnet or an OFA ``net.config`` from lookup tables."""
+"""``nas latency predict|measure|fit|build-lut``: device latency from tables or learned models, measured here."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ LUT_SPACE = "ofa-mbv3-w1.2"
 
 
 def add_parser(commands: Any) -> None:
-    latency = commands.add_parser("latency", help="device latency from lookup tables",
-                                  description="Device latency of OFA MobileNetV3 subnets.")
+    latency = commands.add_parser("latency", help="device latency: lookup tables, measurement, learned models",
+                                  description="Device latency of subnets: predicted from lookup tables or a learned "
+                                              "model, measured on this machine, tables built here.")
     actions = latency.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(latency))
     predict = actions.add_parser(
-        "predict", help="latency of a subnet or net.config from a device's lookup tables",
+        "predict", help="latency of a subnet or net.config from a device's lookup tables or a learned model",
         description="Sum the per-layer latencies of OFA's lookup tables (<R>_lookup_table.yaml per resolution).",
     )
     predict.add_argument("--device", default="note10", help="a registered device (default note10)")
