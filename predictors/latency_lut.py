@@ -230,11 +230,13 @@ def local_lut_root() -> Path:
 
 
 def local_devices() -> dict[str, tuple[Path, str]]:
-    """Device name -> (its folder, the space it times) for every built table under the root."""
+    """Device name -> (its folder, the space it times) for every completely built table under the root."""
     devices = {}
     for info in sorted(local_lut_root().glob(f"*/{BUILD_INFO}")):
         try:
-            devices[info.parent.name] = (info.parent, str(json.loads(info.read_text())["space"]))
+            document = json.loads(info.read_text())
+            if document["complete"]:  # a build still running or killed is not a device yet
+                devices[info.parent.name] = (info.parent, str(document["space"]))
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # a half-written or foreign folder is not a device
+            continue  # a foreign folder is not a device
     return devices
