@@ -61,10 +61,24 @@ register(PredictorInfo(
 ))
 
 
-def _load_gbdt_file(path: Path, space: SearchSpace) -> Predictor:
-    from predictors.gbdt import GBDTPredictor
+FITTED_KINDS = ("gbdt", "mlp", "ofa-finetune")  # what `nas predictor fit --kind` makes
 
-    return GBDTPredictor.load(path, space)
+
+def new_fitted_predictor(kind: str, space: SearchSpace, seed: int = 0) -> Predictor:
+    """An unfitted predictor of one of ``FITTED_KINDS``."""
+    from predictors.gbdt import GBDTPredictor
+    from predictors.mlp import KINDS
+
+    classes: dict[str, Callable[..., Predictor]] = {"gbdt": GBDTPredictor, **KINDS}
+    if kind not in classes:
+        raise ValueError(f"unknown predictor kind {kind!r}; choose from {', '.join(FITTED_KINDS)}")
+    return classes[kind](space, seed=seed)
+
+
+def _load_file(path: Path, space: SearchSpace) -> Predictor:
+    from predictors.files import load_predictor_file
+
+    return load_predictor_file(path, space)
 
 
 def register_predictor_dir(folder: Path) -> None:
@@ -73,11 +87,12 @@ def register_predictor_dir(folder: Path) -> None:
         try:
             document = json.loads(path.read_text())
             space, archs = document["space"], document["evaluation"].get("trained_on", "?")
+            kind = document.get("kind", "GBDT")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # not a predictor file: the folder may hold other JSON
         if path.stem not in PREDICTORS:
-            register(PredictorInfo(name=path.stem, description=f"GBDT fitted on {archs} measured archs ({path.name})",
-                                   spaces=(space,), load=partial(_load_gbdt_file, path),
+            register(PredictorInfo(name=path.stem, description=f"{kind} fitted on {archs} measured archs ({path.name})",
+                                   spaces=(space,), load=partial(_load_file, path),
                                    evaluation=document["evaluation"]))
 
 
@@ -152,6 +167,7 @@ def latency_model(space: SearchSpace, device: str) -> CostModel:
 
 
 __all__ = [
+    "FITTED_KINDS",
     "LUT_DEVICES",
     "PREDICTORS",
     "CostModel",
@@ -162,6 +178,7 @@ __all__ = [
     "latency_devices",
     "latency_model",
     "lut_source",
+    "new_fitted_predictor",
     "register",
     "register_predictor_dir",
 ]

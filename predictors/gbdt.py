@@ -25,12 +25,10 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from nas.errors import NasError
 from predictors.base import Predictor
+from predictors.files import load_as, write_predictor_file
 from searchspaces.base import SearchSpace
 
-FORMAT = "nas-gbdt"
-FEATURE_SCHEMA = 1
 GRID = {"max_depth": (4, 6), "min_child_weight": (1, 4)}
 BASE_PARAMS = {"objective": "reg:squarederror", "eta": 0.1, "subsample": 0.8, "colsample_bytree": 0.8,
                "tree_method": "hist", "nthread": 0}
@@ -38,12 +36,8 @@ MAX_ROUNDS, EARLY_STOP, FOLDS = 600, 30, 3
 NB201_PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))  # edge indices (string order) of each input->output path
 
 
-class PredictorFileError(NasError):
-    """A predictor file cannot be used: unreadable, another format, or made for another space."""
-
-
 def features(space: SearchSpace, genes: np.ndarray) -> np.ndarray:
-    """The predictor's feature matrix of a batch of gene rows (schema ``FEATURE_SCHEMA``)."""
+    """The predictor's feature matrix of a batch of gene rows (schema ``GBDTPredictor.FEATURE_SCHEMA``)."""
     from searchspaces.nb201 import NB201Space
     from searchspaces.ofa_mbv3 import OFAMobileNetV3Space
 
@@ -82,6 +76,8 @@ def _nb201_paths(genes: np.ndarray) -> list[np.ndarray]:
 
 class GBDTPredictor(Predictor):
     name = "gbdt"
+    FORMAT = "nas-gbdt"
+    FEATURE_SCHEMA = 1
 
     def __init__(self, space: SearchSpace, ensemble: int = 3, folds: int = FOLDS, seed: int = 0) -> None:
         self.space = space
@@ -129,33 +125,27 @@ class GBDTPredictor(Predictor):
         each = sigmoid(np.stack([m.inplace_predict(x) for m in self.members]))
         return each.mean(axis=0), each.std(axis=0)
 
+    def describe(self) -> str:
+        return (f"max_depth {self.params['max_depth']}, min_child_weight {self.params['min_child_weight']}, "
+                f"{self.rounds} trees x {self.ensemble} models")
+
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         if not self.members:
             raise ValueError("the GBDT predictor is not fitted")
-        document = {
-            "format": FORMAT, "feature_schema": FEATURE_SCHEMA, "space": self.space.name,
+        write_predictor_file(path, {
+            "format": self.FORMAT, "feature_schema": self.FEATURE_SCHEMA, "space": self.space.name,
             "params": self.params, "rounds": self.rounds, "evaluation": self.evaluation,
             "ensemble": [_booster_json(m) for m in self.members],
-        }
-        Path(path).write_text(json.dumps(document) + "\n")
+        })
 
     @classmethod
     def load(cls, path: str | Path, space: SearchSpace | None = None) -> GBDTPredictor:
         """Load a fitted file; with ``space``, refuse a file made for another space."""
-        from searchspaces import SPACES, get_space
+        return load_as(cls, path, space)
 
-        document = read_predictor_file(path)
-        if document.get("format") != FORMAT:
-            raise PredictorFileError(f"{path} is not a GBDT predictor file (format {document.get('format')!r})")
-        if document.get("feature_schema") != FEATURE_SCHEMA:
-            raise PredictorFileError(f"{path} has feature schema {document.get('feature_schema')}; this version "
-                                     f"reads {FEATURE_SCHEMA}: fit it again")
-        if space is None and document.get("space") not in SPACES:
-            raise PredictorFileError(f"{path} names an unknown space {document.get('space')!r}")
-        space = space or get_space(document["space"])
-        if document.get("space") != space.name:
-            raise PredictorFileError(f"{path} predicts for space {document.get('space')!r}, not {space.name!r}")
+    @classmethod
+    def from_document(cls, document: dict[str, Any], space: SearchSpace) -> GBDTPredictor:
         predictor = cls(space, ensemble=len(document["ensemble"]))
         predictor.params, predictor.rounds = document["params"], document["rounds"]
         predictor.evaluation = document.get("evaluation", {})
@@ -171,18 +161,6 @@ def logit(accuracy: np.ndarray) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
-
-
-def read_predictor_file(path: str | Path) -> dict[str, Any]:
-    try:
-        document = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise PredictorFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise PredictorFileError(f"{path} is not a JSON predictor file") from None
-    if not isinstance(document, dict):
-        raise PredictorFileError(f"{path} is not a predictor file")
-    return document
 
 
 def _booster_json(booster: xgb.Booster) -> Any:

@@ -14,6 +14,7 @@ from torch import nn
 
 from nas.artifacts import Artifact, ArtifactError, locate
 from predictors.base import Predictor
+from predictors.mlp_training import mlp
 from searchspaces.base import SearchSpace
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
@@ -24,13 +25,33 @@ OFA_PREDICTOR = Artifact(
 )
 RESOLUTION_BINS = np.arange(112, 225, 16)
 HIDDEN = 400
+OFA_LAYERS = [128, HIDDEN, HIDDEN, HIDDEN, 1]
 
 
 def ofa_mlp() -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for n_in in (128, HIDDEN, HIDDEN):
-        layers += [nn.Linear(n_in, HIDDEN), nn.ReLU()]
-    return nn.Sequential(*layers, nn.Linear(HIDDEN, 1))
+    return mlp(OFA_LAYERS)
+
+
+def ofa_features(space: OFAMobileNetV3Space, genes: np.ndarray) -> np.ndarray:
+    """OFA's 128-d encoding of a batch of gene rows (float32)."""
+    ks, e, d, r = space.split(genes)
+    active = space.active_blocks(d)
+    rows = np.arange(len(genes))[:, None]
+    slots = np.arange(N_BLOCKS) * 3
+    features = np.zeros((len(genes), 128), dtype=np.float32)
+    features[rows, slots + ks] = active
+    features[rows, 3 * N_BLOCKS + slots + e] = active
+    resolution_bin = (np.asarray(space.resolutions)[r] - RESOLUTION_BINS[0]) // 16
+    features[rows[:, 0], 2 * 3 * N_BLOCKS + resolution_bin] = 1.0
+    return features
+
+
+def check_ofa_space(space: SearchSpace) -> OFAMobileNetV3Space:
+    """``space`` if OFA's encoding can describe it (an OFA MobileNetV3 space within 112..239 px)."""
+    if not isinstance(space, OFAMobileNetV3Space) or not (
+            RESOLUTION_BINS[0] <= min(space.resolutions) and max(space.resolutions) < RESOLUTION_BINS[-1] + 16):
+        raise ValueError(f"the OFA predictor reads OFA MobileNetV3 archs at 112..224 px, not {space.name}")
+    return space
 
 
 class OFAAccuracyPredictor(Predictor):
@@ -38,26 +59,14 @@ class OFAAccuracyPredictor(Predictor):
     trained_for = "ofa-mbv3-w1.2"
 
     def __init__(self, space: SearchSpace, path: str | Path | None = None, batch_size: int = 65536) -> None:
-        if not isinstance(space, OFAMobileNetV3Space):
-            raise ValueError(f"the OFA predictor reads OFA MobileNetV3 archs, not {space.name}")
-        self.space = space
+        self.space = check_ofa_space(space)
         self.batch_size = batch_size
         self.path = Path(path) if path else locate(OFA_PREDICTOR)
         self.model = ofa_mlp().eval()
         self.model.load_state_dict(_load_state_dict(self.path))
-        r_bins = (np.asarray(space.resolutions) - RESOLUTION_BINS[0]) // 16
-        self._feature_of_resolution = 2 * 3 * N_BLOCKS + r_bins
 
     def features(self, genes: np.ndarray) -> np.ndarray:
-        ks, e, d, r = self.space.split(genes)
-        active = self.space.active_blocks(d)
-        rows = np.arange(len(genes))[:, None]
-        slots = np.arange(N_BLOCKS) * 3
-        features = np.zeros((len(genes), 128), dtype=np.float32)
-        features[rows, slots + ks] = active
-        features[rows, 3 * N_BLOCKS + slots + e] = active
-        features[rows[:, 0], self._feature_of_resolution[r]] = 1.0
-        return features
+        return ofa_features(self.space, genes)
 
     @torch.inference_mode()
     def predict(self, genes: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ def space_names() -> list[str]:
 
 
 def resolve_predictor(space: Any, name_or_path: str | None) -> Any:
-    """A registered predictor (default: the space's) or a predictor file (GBDT JSON, OFA checkpoint)."""
+    """A registered predictor (default: the space's) or a predictor file (fitted JSON, OFA checkpoint)."""
     from predictors import PREDICTORS, default_predictor
     from predictors.ofa_mlp import OFAAccuracyPredictor
 
@@ -61,9 +61,9 @@ def resolve_predictor(space: Any, name_or_path: str | None) -> Any:
     if not Path(name).exists():
         raise ValueError(f"predictor {name!r} is neither a known name ({', '.join(PREDICTORS)}) nor an existing file")
     if Path(name).suffix == ".json":  # a predictor fitted by `nas predictor fit`
-        from predictors.gbdt import GBDTPredictor
+        from predictors.files import load_predictor_file
 
-        return GBDTPredictor.load(name, space)
+        return load_predictor_file(name, space)
     return OFAAccuracyPredictor(space, Path(name))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli.options import CommandError, positive_int, space_names
+from predictors import FITTED_KINDS
 
 DATA_HELP = ("DyNAS-T CSV, NAS-Bench-201 results CSV, CSV with arch (JSON) and accuracy columns, JSONL of "
              '{"arch": .., "metrics": {"accuracy": ..}}, or job:<ID> for a stored job\'s trials; repeatable')
@@ -21,10 +22,12 @@ def add_parser(commands: Any) -> None:
     actions = predictor.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(predictor))
 
     fit = actions.add_parser("fit", help="fit a predictor and save it",
-                             description="Fit a GBDT predictor (xgboost; hyper-parameters by cross-validation, "
-                                         "an ensemble for error bars) and save it as JSON.")
+                             description="Fit a predictor and save it as JSON: gbdt (xgboost; hyper-parameters by "
+                                         "cross-validation, an ensemble for error bars), mlp (pretrained on MACs, "
+                                         "params and structure of sampled archs, then fine-tuned) or ofa-finetune "
+                                         "(OFA's published predictor fine-tuned; OFA spaces).")
     fit.add_argument("--space", required=True, choices=space_names())
-    fit.add_argument("--kind", default="gbdt", choices=["gbdt"], help="predictor kind (default gbdt)")
+    fit.add_argument("--kind", default="gbdt", choices=FITTED_KINDS, help="predictor kind (default gbdt)")
     fit.add_argument("--data", nargs="+", required=True, metavar="FILE", help=DATA_HELP)
     fit.add_argument("--out", type=Path, required=True, metavar="MODEL", help="predictor file to write (JSON)")
     fit.add_argument("--seed", type=int, default=0)
@@ -51,20 +54,20 @@ def add_parser(commands: Any) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     _check_folder(args.out)
+    from predictors import new_fitted_predictor
     from predictors.data import load_training_data
-    from predictors.gbdt import GBDTPredictor
     from searchspaces import get_space
 
     space = get_space(args.space)
+    predictor = new_fitted_predictor(args.kind, space, seed=args.seed)
     data = load_training_data(space, args.data)
     print(data.report(), file=sys.stderr)
     if len(data.genes) == 0:
         raise CommandError(f"no valid {space.name} rows in the data")
     start = time.perf_counter()
-    predictor = GBDTPredictor(space, seed=args.seed).fit(data.genes, data.accuracy)
-    print(f"fitted on {len(data.genes)} archs in {time.perf_counter() - start:.1f} s: max_depth "
-          f"{predictor.params['max_depth']}, min_child_weight {predictor.params['min_child_weight']}, "
-          f"{predictor.rounds} trees x {predictor.ensemble} models", file=sys.stderr)
+    predictor.fit(data.genes, data.accuracy)
+    print(f"fitted on {len(data.genes)} archs in {time.perf_counter() - start:.1f} s: {predictor.describe()}",
+          file=sys.stderr)
     predictor.save(args.out)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
@@ -75,9 +78,9 @@ def run_eval(args: argparse.Namespace) -> int:
         _check_folder(args.json)
     from predictors.data import load_training_data
     from predictors.evaluation import rank_metrics
-    from predictors.gbdt import GBDTPredictor
+    from predictors.files import load_predictor_file
 
-    predictor = GBDTPredictor.load(args.model)
+    predictor = load_predictor_file(args.model)
     data = load_training_data(predictor.space, args.data)
     print(data.report(), file=sys.stderr)
     if len(data.genes) < 2:
@@ -98,9 +101,9 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     _check_folder(args.out)
     from predictors.data import read_archs
-    from predictors.gbdt import GBDTPredictor
+    from predictors.files import load_predictor_file
 
-    predictor = GBDTPredictor.load(args.model)
+    predictor = load_predictor_file(args.model)
     genes, rejected = read_archs(predictor.space, args.data)
     for row in rejected[:5]:
         print(f"rejected {row.source}:{row.row}: {row.reason}", file=sys.stderr)

@@ -11,7 +11,8 @@ from scipy.stats import kendalltau
 
 from predictors.data import load_training_data
 from predictors.evaluation import rank_metrics
-from predictors.gbdt import GBDTPredictor, PredictorFileError
+from predictors.files import PredictorFileError
+from predictors.gbdt import GBDTPredictor
 from searchspaces import get_space
 
 NB201 = get_space("nb201")
