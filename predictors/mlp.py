@@ -161,14 +161,19 @@ class ProxyPretrainedMLP(MLPPredictor):
     name = "mlp"
     transform = "logit"
     hidden = 256
-    proxy_archs = 10_000
     pretrain = Schedule(lr=1e-3, max_epochs=30, patience=3, batch_size=256, val_share=0.1)
     schedule = Schedule(lr=3e-4, max_epochs=300, patience=20, batch_size=32, weight_decay=1e-4)
 
+    def __init__(self, space: SearchSpace, seed: int = 0, proxy_archs: int = 10_000) -> None:
+        super().__init__(space, seed)
+        self.proxy_archs = proxy_archs  # 0: no pretraining, a plain MLP (the ablation baseline)
+
     def start(self, x: np.ndarray, target: np.ndarray) -> tuple[nn.Sequential, list[int], dict[str, Any]]:
+        body = [x.shape[1], self.hidden, self.hidden]
+        if self.proxy_archs == 0:
+            return seeded(self.seed, lambda: mlp([*body, 1])), [*body, 1], {}
         genes = self.space.sample(self.proxy_archs, np.random.default_rng(self.seed))
         proxies = proxy_targets(self.space, genes)
-        body = [x.shape[1], self.hidden, self.hidden]
         model = seeded(self.seed, lambda: mlp([*body, proxies.shape[1]]))
         pretrained = train(model, self.features(genes), proxies, self.pretrain, self.seed)
         model[-1] = seeded(self.seed + 1, lambda: nn.Linear(self.hidden, 1))
