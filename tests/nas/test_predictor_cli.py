@@ -39,6 +39,43 @@ def model(splits: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
+@pytest.fixture(scope="module")
+def mlp_model(splits: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "mlp.json"
+    run = nas("predictor", "fit", "--kind", "mlp", "--space", "nb201", "--data", str(splits[0]), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "fitted on 200 archs" in run.stderr and "pretrained on 10000 sampled archs" in run.stderr
+    return out
+
+
+def test_mlp_kind_evaluates_and_searches(mlp_model: Path, splits: tuple[Path, Path], tmp_path: Path) -> None:
+    figures = tmp_path / "e.json"
+    run = nas("predictor", "eval", "--model", str(mlp_model), "--data", str(splits[1]), "--json", str(figures))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(figures.read_text())["kendall_tau"] > 0.4
+    out = tmp_path / "result.json"
+    run = nas("search", "--space", "nb201", "--budget", "60M-MACs", "--predictor", str(mlp_model),
+              "--time-limit", "0.5", "--quiet", "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    assert 0 < json.loads(out.read_text())["best"]["metrics"]["accuracy"] < 1
+
+
+def test_ofa_finetune_fits_on_dynast_and_predicts(data_dir: Path, tmp_path: Path) -> None:
+    dynast = data_dir / "ofa" / "dynast_w1.0"
+    model = tmp_path / "w10.json"
+    run = nas("predictor", "fit", "--kind", "ofa-finetune", "--space", "ofa-mbv3-w1.0", "--data",
+              str(dynast / "mbnv3w10_linasnsga2_acc_macs.csv"), "--out", str(model))
+    assert run.returncode == 0, run.stderr
+    assert "ofa-finetune: 128-400-400-400-1 MLP" in run.stderr
+    source = tmp_path / "archs.jsonl"
+    arch = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 128}
+    source.write_text(json.dumps({"arch": arch}) + "\n" + json.dumps({"arch": {**arch, "r": 224}}) + "\n")
+    run = nas("predictor", "predict", "--model", str(model), "--data", str(source), "--out", str(tmp_path / "p.jsonl"))
+    assert run.returncode == 0, run.stderr
+    small, large = (json.loads(line)["prediction"] for line in (tmp_path / "p.jsonl").read_text().splitlines())
+    assert 0.5 < small < large < 0.85  # the same subnet at a higher resolution is more accurate
+
+
 def test_eval_reports_rank_figures(model: Path, splits: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "eval.json"
     run = nas("predictor", "eval", "--model", str(model), "--data", str(splits[1]), "--json", str(out))
@@ -82,11 +119,15 @@ FIT = ["predictor", "fit", "--space", "nb201"]
         ([*FIT, "--kind", "nope", "--data", "{train}", "--out", "m"], "invalid choice"),
         (["predictor", "eval", "--model", "{train}", "--data", "{train}"], "not a JSON predictor file"),
         (["search", "--budget", "600M-MACs", "--predictor", "{model}"], "predicts for space"),
+        (["search", "--budget", "600M-MACs", "--predictor", "{mlp}"], "predicts for space 'nb201'"),
+        ([*FIT, "--kind", "ofa-finetune", "--data", "{train}", "--out", "{tmp}/m.json"], "112..224 px, not nb201"),
+        (["predictor", "eval", "--model", "{tmp}/empty.json", "--data", "{train}"], "format None"),
     ],
 )
-def test_bad_input_is_one_line(args: list[str], fragment: str, model: Path, splits: tuple[Path, Path],
-                               tmp_path: Path) -> None:
-    run = nas(*[a.format(tmp=tmp_path, train=splits[0], model=model) for a in args])
+def test_bad_input_is_one_line(args: list[str], fragment: str, model: Path, mlp_model: Path,
+                               splits: tuple[Path, Path], tmp_path: Path) -> None:
+    (tmp_path / "empty.json").write_text("{}")
+    run = nas(*[a.format(tmp=tmp_path, train=splits[0], model=model, mlp=mlp_model) for a in args])
     assert run.returncode == 2
     assert fragment in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
