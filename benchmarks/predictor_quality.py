@@ -3,9 +3,11 @@
 1. DyNAS-T (OFA MobileNetV3 w1.0, measured ImageNet top-1), leave one of the four files out and
    train on the other three: Kendall tau on the held-out file of MACs alone, OFA's published
    predictor (trained for the w1.2 supernet), xgboost with default settings on one-hot features,
-   and our GBDT.
+   and our predictors: the GBDT, OFA's predictor fine-tuned (ofa-finetune) and the proxy-pretrained
+   MLP (mlp).
 2. NAS-Bench-201 CIFAR-10 test accuracy, random training sets of 100 and 1,000 archs, 5 seeds,
-   tested on all other archs: Kendall tau of our GBDT and of default xgboost on one-hot features.
+   tested on all other archs: Kendall tau of our GBDT, the proxy-pretrained MLP, the same MLP
+   without pretraining and default xgboost on one-hot features.
 3. Fit time on 2,000 rows (NAS-Bench-201) and prediction throughput (archs/s, OFA w1.0 and NB201).
 
 Run: python benchmarks/predictor_quality.py  (data: $NAS_DATA_DIR, default ../shared/data)
@@ -23,6 +25,7 @@ from scipy.stats import kendalltau
 from nas.artifacts import data_dirs
 from predictors.data import load_training_data
 from predictors.gbdt import GBDTPredictor
+from predictors.mlp import OFAFinetunePredictor, ProxyPretrainedMLP
 from predictors.ofa_mlp import OFAAccuracyPredictor
 from searchspaces import get_space
 from searchspaces.base import SearchSpace
@@ -43,19 +46,23 @@ def dynast() -> None:
     files = sorted((data_dirs()[0] / "ofa" / "dynast_w1.0").glob("*.csv"))
     ofa = OFAAccuracyPredictor(space)
     print("1. DyNAS-T leave-one-file-out, Kendall tau on the held-out file")
-    print(f"   {'held-out file':34s} {'n':>4s} {'MACs':>6s} {'OFA-MLP':>8s} {'xgb-def':>8s} {'GBDT':>6s}  fit")
+    print(f"   {'held-out file':34s} {'n':>4s} {'MACs':>6s} {'OFA-MLP':>8s} {'xgb-def':>8s} {'GBDT':>6s} "
+          f"{'ofa-ft':>6s} {'mlp':>6s}  fit GBDT/ofa-ft/mlp")
     for held_out in files:
         train = load_training_data(space, [f for f in files if f != held_out])
         test = load_training_data(space, [held_out])
-        start = time.perf_counter()
-        gbdt = GBDTPredictor(space).fit(train.genes, train.accuracy)
-        seconds = time.perf_counter() - start
         figures = [tau(space.macs(test.genes), test.accuracy), tau(ofa.predict(test.genes), test.accuracy),
-                   tau(default_xgboost(space, train.genes, train.accuracy)(test.genes), test.accuracy),
-                   tau(gbdt.predict(test.genes), test.accuracy)]
-        best = "" if figures[3] > max(figures[:3]) else "  (GBDT not best)"
+                   tau(default_xgboost(space, train.genes, train.accuracy)(test.genes), test.accuracy)]
+        seconds = []
+        for predictor in (GBDTPredictor(space), OFAFinetunePredictor(space), ProxyPretrainedMLP(space)):
+            start = time.perf_counter()
+            predictor.fit(train.genes, train.accuracy)
+            seconds.append(time.perf_counter() - start)
+            figures.append(tau(predictor.predict(test.genes), test.accuracy))
+        best = "" if max(figures[3:]) > max(figures[:3]) else "  (baseline best)"
         print(f"   {held_out.name:34s} {len(test.genes):4d} {figures[0]:6.3f} {figures[1]:8.3f} {figures[2]:8.3f} "
-              f"{figures[3]:6.3f}  {seconds:.1f} s{best}", flush=True)
+              f"{figures[3]:6.3f} {figures[4]:6.3f} {figures[5]:6.3f}  "
+              f"{'/'.join(f'{s:.1f}' for s in seconds)} s{best}", flush=True)
 
 
 def nb201() -> None:
@@ -63,16 +70,19 @@ def nb201() -> None:
     data = load_training_data(space, [data_dirs()[0] / "nb201" / "nb201_test_accuracy.csv"])
     print("\n2. NAS-Bench-201 CIFAR-10, Kendall tau on all archs not trained on (5 seeds)")
     for size in (100, 1000):
-        ours, plain = [], []
+        figures: dict[str, list[float]] = {"GBDT": [], "mlp": [], "mlp unpretrained": [], "default xgboost": []}
         for seed in range(5):
             order = np.random.default_rng(seed).permutation(len(data.genes))
             train, test = order[:size], order[size:]
-            gbdt = GBDTPredictor(space, seed=seed).fit(data.genes[train], data.accuracy[train])
-            ours.append(tau(gbdt.predict(data.genes[test]), data.accuracy[test]))
+            models = {"GBDT": GBDTPredictor(space, seed=seed), "mlp": ProxyPretrainedMLP(space, seed=seed),
+                      "mlp unpretrained": ProxyPretrainedMLP(space, seed=seed, proxy_archs=0)}
+            for name, model in models.items():
+                model.fit(data.genes[train], data.accuracy[train])
+                figures[name].append(tau(model.predict(data.genes[test]), data.accuracy[test]))
             baseline = default_xgboost(space, data.genes[train], data.accuracy[train])
-            plain.append(tau(baseline(data.genes[test]), data.accuracy[test]))
-        print(f"   {size:5d} training archs: GBDT {np.mean(ours):.3f} ± {np.std(ours):.3f}   "
-              f"default xgboost on one-hot {np.mean(plain):.3f} ± {np.std(plain):.3f}", flush=True)
+            figures["default xgboost"].append(tau(baseline(data.genes[test]), data.accuracy[test]))
+        print(f"   {size:5d} training archs: " + "   ".join(
+            f"{name} {np.mean(values):.3f} ± {np.std(values):.3f}" for name, values in figures.items()), flush=True)
 
     order = np.random.default_rng(0).permutation(len(data.genes))[:2000]
     start = time.perf_counter()
