@@ -10,7 +10,7 @@
 
 Both stop early on a seeded 20 % of the measured rows and are deterministic for a seed. The file holds
 the format, feature-schema version, space, kind, layer widths, target transform and the weights as
-base64 float32 (about 2 MB for OFA's 128-400-400-400-1 network, 0.3 MB for ``mlp``).
+base64 float32 (about 2 MB for OFA's 128-400-400-400-1 network, under 1 MB for ``mlp``).
 """
 
 from __future__ import annotations
