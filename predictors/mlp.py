@@ -15,6 +15,7 @@ base64 float32 (about 2 MB for OFA's 128-400-400-400-1 network, under 1 MB for `
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,10 @@ class MLPPredictor(Predictor):
     def features(self, genes: np.ndarray) -> np.ndarray:
         return self.space.encode(genes)
 
+    @abstractmethod
     def start(self, x: np.ndarray, target: np.ndarray) -> tuple[nn.Sequential, list[int], dict[str, Any]]:
         """The network fine-tuning on features ``x`` and ``target`` starts from, its layer widths and
         figures about how it was made."""
-        raise NotImplementedError
 
     def fit(self, genes: np.ndarray, y: np.ndarray) -> MLPPredictor:
         if len(genes) < MIN_ROWS:

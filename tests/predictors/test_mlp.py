@@ -106,3 +106,12 @@ def test_unusable_inputs_are_refused() -> None:
         ProxyPretrainedMLP(NB201).fit(NB201.all_genes()[:3], np.array([0.5, 0.6, 0.7]))
     with pytest.raises(ValueError, match="not fitted"):
         ProxyPretrainedMLP(NB201).predict(NB201.all_genes()[:3])
+
+
+def test_mlp_learns_ofa_predictions_on_the_w12_space(ofa_predictor_path: Path) -> None:
+    """w1.2 has no measured accuracies here: OFA's published predictor stands in as the teacher."""
+    w12 = get_space("ofa-mbv3-w1.2")
+    genes = w12.sample(700, np.random.default_rng(5))
+    teacher = OFAAccuracyPredictor(w12, ofa_predictor_path).predict(genes)
+    student = ProxyPretrainedMLP(w12, seed=0).fit(genes[:200], teacher[:200])
+    assert float(kendalltau(student.predict(genes[200:]), teacher[200:])[0]) > 0.6
