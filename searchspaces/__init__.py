@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from searchspaces.base import Arch, SearchSpace
 from searchspaces.nb201 import NB201
-from searchspaces.ofa_mbv3 import W10, W12
+from searchspaces.ofa_mbv3 import W10, W10_CIFAR10, W12
 
 SPACES: dict[str, SearchSpace] = {}
 
@@ -24,6 +24,7 @@ def get_space(name: str) -> SearchSpace:
 
 register(W10)
 register(W12)
+register(W10_CIFAR10)
 register(NB201)
 
 __all__ = ["SPACES", "Arch", "SearchSpace", "get_space", "register"]
