@@ -1,0 +1,204 @@
+"""Sandwich-rule supernet training with in-place distillation (BigNAS / OFA).
+
+Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
+subnets on the largest one's softened predictions of the same batch, and applies the summed
+gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
+quarter of the epochs trains the largest subnet alone, then kernel size, depth and expand ratio
+become elastic in turn. A checkpoint is written after every epoch; a run resumed from one
+continues bit for bit as if it had not stopped (every random stream is seeded per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nas.errors import NasError
+from nas.supernet import SCHEDULES
+from nas.supernet.checkpoint import load_checkpoint, save_checkpoint
+from nas.supernet.data import ImageDataset
+from nas.supernet.elastic import ElasticMobileNetV3
+from nas.supernet.evaluate import Normalize, evaluate_subnet
+from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.1  # peak of the one-cycle schedule, for batch 128
+    weight_decay: float = 5e-5
+    label_smoothing: float = 0.1
+    random_subnets: int = 2
+    schedule: str = "sandwich"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.random_subnets < 0:
+            raise NasError("epochs and batch size must be positive, random subnets not negative")
+        if self.schedule not in SCHEDULES:
+            raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    loss: float  # the largest subnet's training loss
+    train_accuracy: float  # the largest subnet's, on augmented training batches
+    images_per_second: float
+    test_accuracy: dict[str, float] = field(default_factory=dict)  # "largest"/"smallest", on a test subset
+
+
+def elastic_dimensions(schedule: str, epoch: int, epochs: int) -> tuple[bool, bool, bool]:
+    """Which of (kernel, depth, expand) may shrink in ``epoch``."""
+    if schedule == "sandwich":
+        return True, True, True
+    phase = min(3, 4 * epoch // epochs)
+    return phase >= 1, phase >= 2, phase >= 3
+
+
+def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
+                   elastic: tuple[bool, bool, bool]) -> list[np.ndarray]:
+    """The smallest and ``n`` random subnets allowed by ``elastic`` (frozen dimensions at their largest)."""
+    largest = space.gene_sizes - 1
+    smallest = np.zeros_like(largest)
+    genes = np.vstack([smallest, space.sample(n, rng)]) if n else smallest[None]
+    kernel, depth, expand = elastic
+    columns = (slice(0, N_BLOCKS), slice(2 * N_BLOCKS, -1), slice(N_BLOCKS, 2 * N_BLOCKS))
+    for allowed, column in zip((kernel, depth, expand), columns):
+        if not allowed:
+            genes[:, column] = largest[column]
+    if not any(elastic):
+        return []
+    return [space.canonical(row[None])[0] for row in genes]
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop after zero padding by ``pad`` pixels, and random horizontal flip, per image."""
+    n, _, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+    flip = torch.rand(n, generator=generator) < 0.5
+    cols = torch.where(flip[:, None, None, None], cols.flip(-1), cols)
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+
+
+class SupernetTrainer:
+    """Owns the supernet, optimizer and schedule of one training run."""
+
+    def __init__(self, space: OFAMobileNetV3Space, data: ImageDataset, config: TrainConfig,
+                 device: str | None = None) -> None:
+        self.space, self.data, self.config = space, data, config
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch.manual_seed(config.seed)
+        self.net = ElasticMobileNetV3(space).to(self.device, memory_format=torch.channels_last)
+        self.mean, self.std = data.normalization()
+        self.normalize = Normalize(self.mean, self.std)
+        self.steps_per_epoch = math.ceil(len(data.train.labels) / config.batch_size)
+        decay = [p for p in self.net.parameters() if p.ndim > 1]
+        no_decay = [p for p in self.net.parameters() if p.ndim <= 1]
+        lr = config.lr * config.batch_size / 128
+        self.optimizer = torch.optim.SGD(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=lr, momentum=0.9, nesterov=True)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=lr, total_steps=config.epochs * self.steps_per_epoch, pct_start=0.15)
+        self.epoch = 0
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        return {"space": self.space.name, "n_classes": len(self.data.classes), "classes": self.data.classes,
+                "resolution": int(self.data.train.images.shape[-1]), "mean": self.mean, "std": self.std}
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(path, self.net, self.metadata(), training={
+            "epoch": self.epoch, "config": asdict(self.config), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict()})
+
+    def resume(self, path: Path) -> None:
+        checkpoint = load_checkpoint(path)
+        training = checkpoint.training
+        if training is None:
+            raise NasError(f"{path} holds weights only, no training state to resume")
+        if training["config"] != asdict(self.config):
+            changed = sorted(k for k, v in training["config"].items() if asdict(self.config).get(k) != v)
+            raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
+        self.net.load_state_dict(checkpoint.state_dict)
+        self.optimizer.load_state_dict(training["optimizer"])
+        self.scheduler.load_state_dict(training["scheduler"])
+        self.epoch = training["epoch"]
+
+    # -- training ------------------------------------------------------------------------------
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, subnets: list[np.ndarray]) -> tuple[float, int]:
+        """One sandwich step; the largest subnet's loss and number of correct predictions."""
+        self.net.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.net.set_active(self.space.gene_sizes - 1)
+        with self.autocast:
+            logits = self.net(images)
+            loss = F.cross_entropy(logits, labels, label_smoothing=self.config.label_smoothing)
+        loss.backward()
+        teacher = logits.detach().float().softmax(1)
+        for genes in subnets:
+            self.net.set_active(genes)
+            with self.autocast:
+                student = self.net(images).float().log_softmax(1)
+            (-(teacher * student).sum(1).mean()).backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item(), (logits.argmax(1) == labels).sum().item()
+
+    def train_epoch(self, on_step: Callable[[int, float], None] | None = None) -> EpochReport:
+        config, epoch = self.config, self.epoch
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        rng = np.random.default_rng([config.seed, epoch])
+        elastic = elastic_dimensions(config.schedule, epoch, config.epochs)
+        train = self.data.train
+        order = torch.randperm(len(train.labels), generator=generator)
+        total_loss = correct = seen = 0
+        start = time.perf_counter()
+        for step in range(self.steps_per_epoch):
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            images = self.normalize(augment(train.images[index], generator)).to(
+                self.device, memory_format=torch.channels_last)
+            labels = train.labels[index].to(self.device)
+            subnets = sample_subnets(self.space, rng, config.random_subnets, elastic)
+            loss, right = self.train_step(images, labels, subnets)
+            total_loss += loss * len(index)
+            correct += right
+            seen += len(index)
+            if on_step:
+                on_step(step, loss)
+        self.epoch += 1
+        return EpochReport(self.epoch, total_loss / seen, correct / seen, seen / (time.perf_counter() - start))
+
+    def evaluate(self, genes: np.ndarray, test_limit: int | None = None) -> float:
+        return evaluate_subnet(self.net, genes, self.data.train, self.data.test, self.normalize, test_limit=test_limit)
+
+
+def train_supernet(trainer: SupernetTrainer, out: Path, on_epoch: Callable[[EpochReport], None] | None = None,
+                   on_step: Callable[[int, float], None] | None = None, test_limit: int | None = 2000) -> None:
+    """Train from ``trainer.epoch`` to the configured number of epochs, checkpointing each epoch."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while trainer.epoch < trainer.config.epochs:
+        report = trainer.train_epoch(on_step)
+        largest, smallest = trainer.space.gene_sizes - 1, np.zeros_like(trainer.space.gene_sizes)
+        report.test_accuracy = {"largest": trainer.evaluate(largest, test_limit),
+                                "smallest": trainer.evaluate(smallest, test_limit)}
+        trainer.save(out)
+        if on_epoch:
+            on_epoch(report)
+
