@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas.cli import bench_cmd, latency_cmd, macs_cmd, predictor_cmd, search_cmd, service_cmd
+from nas.cli import bench_cmd, latency_cmd, macs_cmd, predictor_cmd, search_cmd, service_cmd, supernet_cmd
 from nas.errors import NasError
 
 
@@ -19,7 +19,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="nas", description="Neural architecture search under MAC, parameter and latency budgets.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (search_cmd, macs_cmd, latency_cmd, service_cmd, bench_cmd, predictor_cmd):
+    for module in (search_cmd, macs_cmd, latency_cmd, service_cmd, bench_cmd, predictor_cmd, supernet_cmd):
         module.add_parser(commands)
     return parser
 

@@ -1,0 +1,201 @@
+"""``nas train-supernet``, ``nas eval-subnet`` and ``nas export``: the weight-sharing supernet."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from nas.cli.options import CommandError, json_value, positive_float, positive_int, space_names
+from nas.supernet import EXPORT_FORMATS, SCHEDULES
+
+CIFAR_SPACE = "ofa-mbv3-w1.0-cifar10"
+
+
+def add_parser(commands: Any) -> None:
+    _add_train(commands)
+    _add_eval(commands)
+    _add_export(commands)
+
+
+def _add_train(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train-supernet", help="train a weight-sharing OFA MobileNetV3 supernet on an image dataset",
+        description="Sandwich-rule training with in-place distillation (or OFA's progressive shrinking) on an "
+                    "ImageFolder-style dataset (train/<class>/*.jpg, test/<class>/*.jpg), a folder or a tar of one. "
+                    "Writes an OFA-layout checkpoint after every epoch.")
+    parser.add_argument("--space", default=CIFAR_SPACE, choices=_ofa_spaces(), help=f"default {CIFAR_SPACE}")
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR|TAR", help="the dataset")
+    parser.add_argument("--epochs", type=positive_int, required=True)
+    parser.add_argument("--out", type=Path, required=True, metavar="CKPT", help="checkpoint written every epoch")
+    parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue the run that wrote this checkpoint")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate for batch 128 (default 0.1)")
+    parser.add_argument("--random-subnets", type=int, default=2, metavar="N",
+                        help="random subnets per step besides the largest and smallest (default 2)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_train)
+
+
+def _add_eval(commands: Any) -> None:
+    parser = commands.add_parser(
+        "eval-subnet", help="test accuracy of one subnet with inherited weights",
+        description="Cut a subnet out of a supernet, re-estimate its batch-norm statistics on training images "
+                    "and measure its top-1 accuracy on the test split.")
+    _subnet_options(parser)
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR|TAR", help="the dataset (ImageFolder layout)")
+    parser.add_argument("--calib-images", type=positive_int, default=2000, metavar="N",
+                        help="training images for batch-norm recalibration (default 2000)")
+    parser.add_argument("--json", action="store_true", help='print {"accuracy", "macs", "params", "arch"}')
+    parser.set_defaults(run=_run_eval)
+
+
+def _add_export(commands: Any) -> None:
+    parser = commands.add_parser(
+        "export", help="write a subnet with inherited weights as ONNX, TorchScript or a torch.export program",
+        description="Export a standalone subnet and a metadata JSON (<OUT>.json: arch, MACs, params, latency "
+                    "measured here, input normalization, supernet and predictor hashes).")
+    _subnet_options(parser)
+    parser.add_argument("--format", choices=EXPORT_FORMATS, required=True,
+                        help="onnx (dynamic batch), torchscript, or pt (a torch.export archive)")
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--calib-data", type=Path, metavar="DIR|TAR",
+                        help="recalibrate batch norm on this dataset's training images first")
+    parser.add_argument("--calib-images", type=positive_int, default=2000, metavar="N")
+    parser.add_argument("--predictor", metavar="NAME|PATH", help="record this predictor's hash and prediction")
+    parser.set_defaults(run=_run_export)
+
+
+def _subnet_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--supernet", type=Path, required=True, metavar="CKPT",
+                        help="a checkpoint of nas train-supernet or one of OFA's released supernets")
+    parser.add_argument("--space", choices=_ofa_spaces(),
+                        help="the supernet's space (only needed for OFA's files, which do not record it)")
+    parser.add_argument("--arch", type=json_value, required=True, metavar="JSON",
+                        help='the subnet, e.g. \'{"ks":[..20],"e":[..20],"d":[..5],"r":32}\', or @FILE')
+
+
+def _ofa_spaces() -> list[str]:
+    return [name for name in space_names() if name.startswith("ofa-mbv3")]
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from nas.supernet.data import load_image_dataset
+    from nas.supernet.train import SupernetTrainer, TrainConfig, train_supernet
+    from searchspaces import get_space
+
+    space = get_space(args.space)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         random_subnets=args.random_subnets, schedule=args.schedule, seed=args.seed)
+    console = Console(stderr=True, quiet=args.quiet)
+    with console.status(f"decoding {args.data}"):
+        data = load_image_dataset(args.data, max(space.resolutions), args.max_per_class)
+    console.print(f"{len(data.train.labels):,} training and {len(data.test.labels):,} test images, "
+                  f"{len(data.classes)} classes")
+    if len(data.classes) != space.n_classes:
+        from nas.supernet.checkpoint import with_classes
+
+        space = with_classes(space, len(data.classes))
+    trainer = SupernetTrainer(space, data, config)
+    if args.resume:
+        trainer.resume(args.resume)
+        console.print(f"resumed after epoch {trainer.epoch}")
+    with _EpochProgress(console, trainer.steps_per_epoch, config.epochs, trainer.epoch) as progress:
+        train_supernet(trainer, args.out, on_epoch=progress.epoch_done, on_step=progress.step_done)
+    return 0
+
+
+class _EpochProgress:
+    """A rich progress bar per epoch with the running loss, and a line per finished epoch."""
+
+    def __init__(self, console: Any, steps: int, epochs: int, done: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console, self.steps, self.epochs, self.epoch = console, steps, epochs, done
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
+                                 console=console, transient=True)
+        self.task = None
+
+    def __enter__(self) -> _EpochProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def step_done(self, step: int, loss: float) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task(f"epoch {self.epoch + 1}/{self.epochs}", total=self.steps, loss=loss)
+        self.progress.update(self.task, completed=step + 1, loss=loss)
+
+    def epoch_done(self, report: Any) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        self.epoch = report.epoch
+        tested = ", ".join(f"{name} {acc:.1%}" for name, acc in report.test_accuracy.items())
+        self.console.print(f"epoch {report.epoch}/{self.epochs}: loss {report.loss:.3f}, train accuracy "
+                           f"{report.train_accuracy:.1%}, {report.images_per_second:.0f} images/s; test: {tested}")
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from nas.supernet.checkpoint import load_supernet
+
+    supernet, checkpoint = load_supernet(args.supernet, args.space)
+    space = supernet.space
+    genes = space.to_genes([space.from_json(args.arch)])[0]
+    return supernet, checkpoint, genes
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from nas.supernet.data import load_image_dataset
+    from nas.supernet.evaluate import Normalize, evaluate_subnet
+
+    supernet, checkpoint, genes = _load(args)
+    if "mean" not in checkpoint.meta:
+        raise CommandError(f"{args.supernet} records no input normalization (not written by nas train-supernet)")
+    space = supernet.space
+    data = load_image_dataset(args.data, int(space.resolution(space.to_arch(genes))))
+    if data.classes != checkpoint.meta["classes"]:
+        raise CommandError(f"{args.data} has other classes than the supernet was trained on")
+    normalize = Normalize(checkpoint.meta["mean"], checkpoint.meta["std"])
+    acc = evaluate_subnet(supernet, genes, data.train, data.test, normalize, args.calib_images)
+    result = {"accuracy": acc, "macs": int(space.macs(genes[None])[0]), "params": int(space.params(genes[None])[0]),
+              "arch": space.to_json(space.to_arch(genes))}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"accuracy {acc:.2%} on {len(data.test.labels):,} test images; MACs {result['macs'] / 1e6:.1f}M, "
+              f"params {result['params'] / 1e6:.2f}M")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from nas.supernet.export import ExportRequest, export_subnet
+
+    supernet, checkpoint, genes = _load(args)
+    space = supernet.space
+    calibration = None
+    if args.calib_data:
+        from nas.supernet.data import load_image_dataset
+
+        calibration = load_image_dataset(args.calib_data, int(space.resolution(space.to_arch(genes)))).train
+    predicted = None
+    if args.predictor:
+        from nas.cli.options import resolve_predictor
+        from searchspaces import get_space
+
+        predicted = float(resolve_predictor(get_space(space.name), args.predictor).predict(genes[None])[0])
+    metadata = export_subnet(ExportRequest(
+        supernet, checkpoint, args.supernet, genes, args.format, args.out, calibration, args.calib_images,
+        Path(args.predictor) if args.predictor and Path(args.predictor).exists() else None, predicted))
+    print(f"wrote {args.out} and {args.out}.json: MACs {metadata['macs'] / 1e6:.1f}M, params "
+          f"{metadata['params'] / 1e6:.2f}M, {metadata['latency_ms']['median']:.2f} ms here (torch CPU, 1 thread)")
+    return 0
