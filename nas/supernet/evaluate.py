@@ -30,12 +30,16 @@ class Normalize:
         return (images.float() - self.mean.to(images.device)) / self.std.to(images.device)
 
 
-def batches(split: ImageSplit, batch_size: int,
-            limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    end = len(split.labels) if limit is None else min(limit, len(split.labels))
-    for start in range(0, end, batch_size):
-        stop = min(start + batch_size, end)
-        yield split.images[start:stop], split.labels[start:stop]
+def batches(split: ImageSplit, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for start in range(0, len(split.labels), batch_size):
+        yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
+
+
+def subset(split: ImageSplit, images: int | None, seed: int = 0) -> ImageSplit:
+    """``images`` of the split (all if None) in a fixed random order: splits are stored class by class,
+    so the first images would be a few classes, and batch-norm batches of one class are biased."""
+    order = torch.randperm(len(split.labels), generator=torch.Generator().manual_seed(seed))[:images]
+    return ImageSplit(split.images[order], split.labels[order])
 
 
 @torch.no_grad()
@@ -47,10 +51,8 @@ def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normali
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
             module.momentum = None  # cumulative average over the calibration batches
-    order = torch.randperm(len(split.labels), generator=torch.Generator().manual_seed(seed))[:images]
-    subset = ImageSplit(split.images[order], split.labels[order])
     net.train()
-    for images_batch, _ in batches(subset, batch_size):
+    for images_batch, _ in batches(subset(split, images, seed), batch_size):
         net(normalize(images_batch))
     net.eval()
 
@@ -60,7 +62,7 @@ def accuracy(net: nn.Module, split: ImageSplit, normalize: Normalize, batch_size
              limit: int | None = None) -> float:
     net.eval()
     correct = total = 0
-    for images, labels in batches(split, batch_size, limit):
+    for images, labels in batches(subset(split, limit), batch_size):
         correct += (net(normalize(images)).argmax(1) == labels).sum().item()
         total += len(labels)
     return correct / total
