@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
+    parser.add_argument("--workers", type=positive_int, metavar="N",
+                        help="data-parallel training on N Ray Train workers (GPUs when the cluster has them; "
+                             "$RAY_ADDRESS or a local Ray); without it, one process and no Ray")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=_run_train)
 
@@ -93,6 +97,15 @@ def _run_train(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          random_subnets=args.random_subnets, schedule=args.schedule, seed=args.seed)
+    workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
+    if workers:
+        from nas.supernet.distributed import train_on_ray
+
+        if not args.data.exists():
+            raise CommandError(f"no dataset at {args.data}")
+
+        train_on_ray(space.name, args.data, config, args.out, workers, args.resume, args.max_per_class)
+        return 0
     console = Console(stderr=True, quiet=args.quiet)
     with console.status(f"decoding {args.data}"):
         data = load_image_dataset(args.data, max(space.resolutions), args.max_per_class)

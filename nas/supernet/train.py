@@ -98,8 +98,11 @@ class SupernetTrainer:
     """Owns the supernet, optimizer and schedule of one training run."""
 
     def __init__(self, space: OFAMobileNetV3Space, data: ImageDataset, config: TrainConfig,
-                 device: str | None = None) -> None:
+                 device: str | torch.device | None = None, rank: int = 0, world_size: int = 1) -> None:
         self.space, self.data, self.config = space, data, config
+        # data parallel (nas.supernet.distributed): each of world_size processes takes its share of
+        # every batch, and gradients are averaged across them once per sandwich step
+        self.rank, self.world_size = rank, world_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         torch.manual_seed(config.seed)
         self.net = ElasticMobileNetV3(space).to(self.device, memory_format=torch.channels_last)
@@ -156,9 +159,23 @@ class SupernetTrainer:
             with self.autocast:
                 student = self.net(images).float().log_softmax(1)
             (-(teacher * student).sum(1).mean()).backward()
+        if self.world_size > 1:
+            self._average_gradients()
         self.optimizer.step()
         self.scheduler.step()
         return loss.item(), (logits.argmax(1) == labels).sum().item()
+
+    def _average_gradients(self) -> None:
+        """What DDP does, once per step: its per-backward hooks would all-reduce once per subnet.
+        Every process samples the same subnets (same seeds), so the same parameters have gradients."""
+        import torch.distributed as dist
+
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for grad, value in zip(grads, flat.split([g.numel() for g in grads])):
+            grad.copy_(value.view_as(grad))
 
     def train_epoch(self, on_step: Callable[[int, float], None] | None = None) -> EpochReport:
         config, epoch = self.config, self.epoch
@@ -171,7 +188,7 @@ class SupernetTrainer:
         total_loss = correct = seen = 0
         start = time.perf_counter()
         for step in range(self.steps_per_epoch):
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            index = order[step * config.batch_size:(step + 1) * config.batch_size][self.rank::self.world_size]
             images = self.normalize(augment(train.images[index], generator)).to(
                 self.device, memory_format=torch.channels_last)
             labels = train.labels[index].to(self.device)
@@ -183,7 +200,8 @@ class SupernetTrainer:
             if on_step:
                 on_step(step, loss)
         self.epoch += 1
-        return EpochReport(self.epoch, total_loss / seen, correct / seen, seen / (time.perf_counter() - start))
+        rate = seen * self.world_size / (time.perf_counter() - start)  # all workers together
+        return EpochReport(self.epoch, total_loss / seen, correct / seen, rate)
 
     def evaluate(self, genes: np.ndarray, test_limit: int | None = None) -> float:
         return evaluate_subnet(self.net, genes, self.data.train, self.data.test, self.normalize, test_limit=test_limit)
@@ -195,6 +213,8 @@ def train_supernet(trainer: SupernetTrainer, out: Path, on_epoch: Callable[[Epoc
     out.parent.mkdir(parents=True, exist_ok=True)
     while trainer.epoch < trainer.config.epochs:
         report = trainer.train_epoch(on_step)
+        if trainer.rank != 0:  # data-parallel workers: the first one tests and writes the checkpoint
+            continue
         largest, smallest = trainer.space.gene_sizes - 1, np.zeros_like(trainer.space.gene_sizes)
         report.test_accuracy = {"largest": trainer.evaluate(largest, test_limit),
                                 "smallest": trainer.evaluate(smallest, test_limit)}

@@ -1,0 +1,91 @@
+"""Data-parallel supernet training on Ray Train: a ``TorchTrainer`` runs one training process per
+worker (GPU when the cluster has them), in the process group Ray Train sets up (NCCL on GPUs, gloo
+on CPUs). Every worker decodes the dataset from the same path, takes its share of each batch and
+averages gradients with the others once per sandwich step; worker 0 tests and writes the checkpoint,
+on its own node (use a shared file system for ``--out`` across nodes).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas.errors import NasError
+from nas.supernet.train import TrainConfig
+
+
+def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, workers: int,
+                 resume: Path | None = None, max_per_class: int | None = None) -> None:
+    """Train with ``workers`` Ray Train workers; blocks until done. Worker 0's progress is printed."""
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, configure_logging=False)
+    use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
+    if not use_gpu and ray.cluster_resources().get("CPU", 0) < workers:
+        raise NasError(f"{workers} workers need {workers} CPUs; the Ray cluster has "
+                       f"{int(ray.cluster_resources().get('CPU', 0))}")
+    loop_config = {"space": space_name, "data": str(data.resolve()), "config": asdict(config),
+                   "out": str(out.resolve()), "resume": str(resume.resolve()) if resume else None,
+                   "max_per_class": max_per_class}
+    trainer = TorchTrainer(
+        _worker_loop, train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+        run_config=RunConfig(name="nas-train-supernet", storage_path=tempfile.mkdtemp(prefix="nas-ray-train-")))
+    try:
+        trainer.fit()
+    except Exception as exc:  # Ray wraps a worker's exception; the user needs its message
+        cause = exc
+        while cause.__cause__ is not None:
+            cause = cause.__cause__
+        raise NasError(f"training on Ray failed: {str(cause).strip().splitlines()[-1]}") from None
+
+
+def _worker_loop(loop_config: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch
+
+    from nas.supernet.checkpoint import with_classes
+    from nas.supernet.data import load_image_dataset
+    from nas.supernet.train import SupernetTrainer, train_supernet
+    from searchspaces import get_space
+
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+    if not torch.cuda.is_available():
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.get_local_world_size()))
+    space = get_space(loop_config["space"])
+    data = load_image_dataset(loop_config["data"], max(space.resolutions), loop_config["max_per_class"])
+    if len(data.classes) != space.n_classes:
+        space = with_classes(space, len(data.classes))
+    trainer = SupernetTrainer(space, data, TrainConfig(**loop_config["config"]), ray.train.torch.get_device(),
+                              rank=rank, world_size=world_size)
+    if loop_config["resume"]:
+        trainer.resume(Path(loop_config["resume"]))
+
+    def on_epoch(report: Any) -> None:
+        tested = ", ".join(f"{name} {acc:.1%}" for name, acc in report.test_accuracy.items())
+        print(f"epoch {report.epoch}/{trainer.config.epochs}: loss {report.loss:.3f}, "
+              f"{report.images_per_second:.0f} images/s on {world_size} workers; test: {tested}", flush=True)
+
+    train_supernet(trainer, Path(loop_config["out"]), on_epoch=on_epoch)
+    _check_replicas_agree(trainer.net, world_size)
+
+
+def _check_replicas_agree(net: torch.nn.Module, world_size: int) -> None:
+    """Every worker must end with the same weights; they differ if gradients were not averaged."""
+    import torch.distributed as dist
+
+    device = next(net.parameters()).device
+    checksum = torch.stack([p.detach().double().sum() for p in net.parameters()]).sum().reshape(1).to(device)
+    gathered = [torch.zeros_like(checksum) for _ in range(world_size)]
+    dist.all_gather(gathered, checksum)
+    if any(not torch.equal(other, gathered[0]) for other in gathered):
+        raise RuntimeError(f"supernet replicas diverged across workers: {[g.item() for g in gathered]}")
