@@ -20,7 +20,7 @@ from api.schemas import (
     TrialView,
 )
 from api.store import SORTABLE, Constraint, TrialStore
-from api.tables import Job, JobStatus, Trial
+from api.tables import Job, JobKind, JobStatus, Trial
 
 router = APIRouter(prefix="/v1")
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_@.\-]{1,64})\s*(<=|>=)\s*([-+0-9.eE]{1,32})\s*$")
@@ -42,9 +42,13 @@ def _job_or_404(store: TrialStore, job_id: str, recent: bool = False) -> Job:
 
 def job_view(job: Job) -> JobView:
     request = job.request
-    fraction = max(job.search_seconds / request["time_limit"], job.generations / request["generations"])
+    if job.kind == JobKind.collect:
+        fraction = job.evaluated / request["samples"]
+    else:
+        fraction = max(job.search_seconds / request["time_limit"], job.generations / request["generations"])
     return JobView(
-        id=job.id, status=job.status, created_at=job.created_at, updated_at=job.updated_at, request=request,
+        id=job.id, kind=job.kind, status=job.status, created_at=job.created_at, updated_at=job.updated_at,
+        request=request,
         progress=JobProgress(evaluated=job.evaluated, generations=job.generations,
                              search_seconds=job.search_seconds, best_accuracy=job.best_accuracy,
                              fraction=1.0 if job.status == JobStatus.succeeded else min(fraction, 1.0)),
@@ -139,7 +143,7 @@ def _metric_list(text: str | None, job: Job) -> list[str]:
     if text is None:
         from nas.budgets import parse_budgets
 
-        budgeted = [b.metric for b in parse_budgets(job.request["budgets"])]
+        budgeted = [b.metric for b in parse_budgets(job.request.get("budgets", []))]
         return list(dict.fromkeys(["accuracy", "macs", *budgeted]))
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not 2 <= len(names) <= 3 or len(set(names)) != len(names):
@@ -168,7 +172,7 @@ def _parse_constraint(text: str) -> Constraint:
 def _budget_constraints(job: Job) -> list[Constraint]:
     from nas.budgets import parse_budgets
 
-    return [Constraint(b.metric, b.limit) for b in parse_budgets(job.request["budgets"])]
+    return [Constraint(b.metric, b.limit) for b in parse_budgets(job.request.get("budgets", []))]
 
 
 @router.get("/spaces", response_model=list[SpaceView], tags=["catalogue"])

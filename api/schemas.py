@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.tables import JobStatus
+from api.tables import JobKind, JobStatus
 from nas.budgets import BudgetError, parse_budgets
 from nas.jobs import DEFAULT_SPACE, JobSpec
 
@@ -99,11 +99,12 @@ class JobProgress(BaseModel):
     generations: int
     search_seconds: float
     best_accuracy: float | None
-    fraction: float = Field(description="share of the time or generation limit used, 0..1")
+    fraction: float = Field(description="share of the time or generation limit used (collect: of the samples), 0..1")
 
 
 class JobView(BaseModel):
     id: str
+    kind: JobKind = Field(description="search, or collect: subnets measured with a supernet (nas predictor collect)")
     status: JobStatus
     created_at: datetime
     updated_at: datetime

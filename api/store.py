@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from api.database import default_url, make_engine, upgrade, writer
-from api.tables import Job, JobStatus, Trial, utcnow
+from api.tables import Job, JobKind, JobStatus, Trial, utcnow
 from nas.pareto import pareto_mask
 
 METRIC_COLUMNS = {"accuracy": Trial.accuracy, "macs": Trial.macs, "params": Trial.params}
@@ -87,6 +87,16 @@ class TrialStore:
             return existing, False
         return job, True
 
+    @_retry_locked
+    def start_collection(self, request: dict[str, Any], worker_id: str) -> Job:
+        """A running job of kind ``collect`` held by ``worker_id``: trials measured outside the search
+        workers (``nas predictor collect``), which no worker ever claims."""
+        job = Job(id=uuid.uuid4().hex, kind=JobKind.collect, status=JobStatus.running, request=request,
+                  worker_id=worker_id, heartbeat_at=utcnow())
+        with self._write() as session:
+            session.add(job)
+        return job
+
     def _job_by_key(self, key: str) -> Job | None:
         with self._read() as session:
             return session.scalars(select(Job).where(Job.idempotency_key == key)).first()
@@ -147,6 +157,7 @@ class TrialStore:
         with self._write() as session:
             candidates = (
                 select(Job.id)
+                .where(Job.kind == JobKind.search)
                 .where(or_(Job.status == JobStatus.queued,
                            (Job.status == JobStatus.running) & (Job.heartbeat_at < stale)))
                 .order_by(Job.created_at).limit(1)

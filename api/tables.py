@@ -26,6 +26,11 @@ class JobStatus(str, enum.Enum):
         return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
+class JobKind(str, enum.Enum):
+    search = "search"
+    collect = "collect"
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
 
@@ -37,6 +42,9 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=16), index=True)
+    # "search" (run by workers) or "collect" (subnets measured by `nas predictor collect`, never claimed)
+    kind: Mapped[JobKind] = mapped_column(Enum(JobKind, native_enum=False, length=16, create_constraint=False),
+                                          default=JobKind.search, server_default=JobKind.search.value)
     request: Mapped[dict[str, Any]]
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     cancel_requested: Mapped[bool] = mapped_column(default=False)

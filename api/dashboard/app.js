@@ -310,7 +310,8 @@
     const request = job.request || {};
     const progress = job.progress || {};
     row.dataset.status = job.status;
-    c.when.textContent = `${formatWhen(job.created_at)} · ${request.strategy || "?"}`;
+    const how = job.kind === "collect" ? "measured with a supernet" : request.strategy || "?";
+    c.when.textContent = `${formatWhen(job.created_at)} · ${how}`;
     c.error.textContent = job.error || "";
     c.error.hidden = !job.error;
     c.badge.textContent = job.cancel_requested && !FINISHED.has(job.status) ? "cancelling" : job.status;

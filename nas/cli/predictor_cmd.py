@@ -1,4 +1,4 @@
-"""``nas predictor fit|eval|predict``: accuracy predictors trained on measured (arch, accuracy) rows."""
+"""``nas predictor fit|eval|predict|collect``: accuracy predictors trained on measured (arch, accuracy) rows."""
 
 from __future__ import annotations
 
@@ -50,6 +50,22 @@ def add_parser(commands: Any) -> None:
     predict.add_argument("--data", nargs="+", required=True, metavar="FILE", help=DATA_HELP)
     predict.add_argument("--out", type=Path, required=True, metavar="PRED.jsonl")
     predict.set_defaults(run=run_predict)
+
+    collect = actions.add_parser(
+        "collect", help="measure random subnets of a trained supernet and store them as a job's trials",
+        description="Evaluate --samples random subnets with inherited weights (batch norm recalibrated, test "
+                    "split accuracy) in parallel Ray workers ($RAY_ADDRESS or a local Ray) and store each as a "
+                    "trial of a new job in $NAS_DATABASE_URL as it finishes; fit on them with --data job:<ID>.")
+    collect.add_argument("--supernet", type=Path, required=True, metavar="CKPT", help="a nas train-supernet checkpoint")
+    collect.add_argument("--data", type=Path, required=True, metavar="DIR|TAR",
+                         help="the dataset it was trained on (the same path on every Ray node)")
+    collect.add_argument("--samples", type=positive_int, required=True, metavar="N")
+    collect.add_argument("--workers", type=positive_int, default=2, metavar="W", help="Ray actors (default 2)")
+    collect.add_argument("--seed", type=int, default=0)
+    collect.add_argument("--calib-images", type=positive_int, default=2000, metavar="N",
+                         help="training images for batch-norm recalibration (default 2000)")
+    collect.add_argument("--test-images", type=positive_int, metavar="N", help="test on the first N (default all)")
+    collect.set_defaults(run=run_collect)
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -114,6 +130,32 @@ def run_predict(args: argparse.Namespace) -> int:
             out.write(json.dumps({"arch": arch, "prediction": float(prediction)}) + "\n")
     print(f"wrote {len(archs)} predictions to {args.out} ({len(rejected)} rows rejected)", file=sys.stderr)
     return 0
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from api.store import TrialStore
+    from nas.supernet.collect import CollectRequest, collect
+
+    request = CollectRequest(str(args.supernet), str(args.data), args.samples, args.workers, args.seed,
+                             args.calib_images, args.test_images)
+    store = TrialStore()
+    console = Console(stderr=True)
+    try:
+        with Progress(TextColumn("collecting"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("last {task.fields[accuracy]}"), TimeRemainingColumn(), console=console,
+                      transient=True) as progress:
+            task = progress.add_task("", total=args.samples, accuracy="-")
+            result = collect(request, store, lambda done, acc: progress.update(task, completed=done,
+                                                                               accuracy=f"{acc:.1%}"))
+    finally:
+        store.close()
+    console.print(f"job {result.job_id}: {result.evaluated} subnets measured ({result.status.value}); "
+                  f"fit with --data job:{result.job_id}")
+    print(result.job_id)
+    return 0 if result.status.value == "succeeded" else 1
 
 
 def _check_folder(path: Path) -> None:

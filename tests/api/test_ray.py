@@ -18,17 +18,6 @@ from .helpers import job_request
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("data_dir")]
 
 
-@pytest.fixture(scope="module")
-def ray_runtime() -> Iterator[None]:
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
 @pytest.fixture
 def ray_executor(ray_runtime: None) -> Iterator[object]:
     from nas.executors.ray_executor import RayExecutor

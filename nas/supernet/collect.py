@@ -1,0 +1,141 @@
+"""Measured (subnet, accuracy) pairs for the accuracy predictors: random subnets of a trained
+supernet, each evaluated with inherited weights in parallel Ray actors and stored as the trials of a
+``collect`` job as they finish, which ``nas predictor fit --data job:ID`` reads.
+
+A collection holds the job's lease like a search worker does: a cancel request (``POST
+/v1/jobs/{id}/cancel``) stops it after the subnets in flight, and a failure is recorded on the job.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+from ray.util import ActorPool
+
+from api.store import TrialRow, TrialStore
+from api.tables import JobStatus
+from api.worker import new_worker_id
+from nas.artifacts import sha256_of
+from nas.errors import NasError
+from nas.executors.ray_executor import init_ray
+from searchspaces.base import SearchSpace, arch_keys
+
+PREDICTOR_NAME = "supernet"  # what the trials' `predictor` column records: measured, not predicted
+
+
+@dataclass
+class CollectRequest:
+    supernet: str  # a checkpoint of nas train-supernet (it records the space and input normalization)
+    data: str  # the dataset (ImageFolder folder or tar), readable at this path on every Ray node
+    samples: int
+    workers: int = 2
+    seed: int = 0
+    calibration_images: int = 2000
+    test_images: int | None = None  # None: the whole test split
+
+
+@dataclass
+class Collected:
+    job_id: str
+    evaluated: int
+    status: JobStatus
+
+
+class _SubnetEvaluator:
+    """One Ray actor: the supernet and the dataset, loaded once, evaluating one subnet per call."""
+
+    def __init__(self, request: dict, threads: int) -> None:
+        from nas.supernet.checkpoint import load_supernet
+        from nas.supernet.data import load_image_dataset
+        from nas.supernet.evaluate import Normalize
+
+        torch.set_num_threads(threads)
+        self.request = CollectRequest(**request)
+        self.supernet, checkpoint = load_supernet(self.request.supernet)
+        space = self.supernet.space
+        self.normalize = Normalize(checkpoint.meta["mean"], checkpoint.meta["std"])
+        self.data = load_image_dataset(self.request.data, max(space.resolutions))
+        if self.data.classes != checkpoint.meta["classes"]:
+            raise NasError(f"{self.request.data} has other classes than the supernet was trained on")
+
+    def evaluate(self, index: int, genes: np.ndarray) -> tuple[int, float]:
+        from nas.supernet.evaluate import evaluate_subnet
+
+        accuracy = evaluate_subnet(self.supernet, genes, self.data.train, self.data.test, self.normalize,
+                                   self.request.calibration_images, self.request.test_images)
+        return index, accuracy
+
+
+def distinct_samples(space: SearchSpace, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct random archs (as gene rows), the same ones for the same seed."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, np.ndarray] = {}
+    while len(rows) < n:
+        batch = space.canonical(space.sample(n, rng))
+        for key, genes in zip(arch_keys(space.name, batch), batch):
+            if len(rows) < n:
+                rows.setdefault(key, genes)
+    return np.stack(list(rows.values()))
+
+
+def collect(request: CollectRequest, store: TrialStore,
+            on_result: Callable[[int, float], None] | None = None) -> Collected:
+    """Evaluate ``request.samples`` random subnets and store each as a trial; ``on_result(done, accuracy)``."""
+    from nas.supernet.checkpoint import load_supernet
+    from nas.supernet.data import load_image_dataset
+
+    # refuse a bad checkpoint or dataset here, in one line, rather than from inside an actor
+    supernet, checkpoint = load_supernet(request.supernet)
+    if "mean" not in checkpoint.meta:
+        raise NasError(f"{request.supernet} records no input normalization (not written by nas train-supernet)")
+    space = supernet.space
+    classes = load_image_dataset(request.data, max(space.resolutions), max_per_class=1).classes
+    if classes != checkpoint.meta["classes"]:
+        raise NasError(f"{request.data} has other classes than the supernet was trained on")
+    genes = distinct_samples(space, request.samples, request.seed)
+    macs, params = space.macs(genes), space.params(genes)
+    keys, archs = arch_keys(space.name, genes), space.to_json_batch(genes)
+
+    init_ray()
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if request.workers > cpus:
+        raise NasError(f"{request.workers} workers need {request.workers} CPUs; the Ray cluster has {cpus}")
+    threads = max(1, (os.cpu_count() or 1) // request.workers)
+    worker_id = new_worker_id()
+    job = store.start_collection({"space": space.name, **asdict(request),
+                                  "supernet_sha256": sha256_of(Path(request.supernet))}, worker_id)
+    evaluator = ray.remote(num_cpus=1)(_SubnetEvaluator)
+    actors = [evaluator.remote(asdict(request), threads) for _ in range(request.workers)]
+    pool = ActorPool(actors)
+    for index, row in enumerate(genes):
+        pool.submit(lambda actor, item: actor.evaluate.remote(*item), (index, row))
+    start, best, done = time.monotonic(), 0.0, 0
+    status = JobStatus.succeeded
+    try:
+        while pool.has_next():
+            index, accuracy = pool.get_next_unordered()
+            trial = TrialRow(keys[index], archs[index], {
+                "accuracy": accuracy, "macs": float(macs[index]), "params": float(params[index])})
+            progress = {"evaluated": done + 1, "best_accuracy": max(best, accuracy),
+                        "search_seconds": time.monotonic() - start}
+            if not store.record_generation(job.id, worker_id, [trial], 0, PREDICTOR_NAME, progress):
+                status = JobStatus.cancelled
+                break
+            done, best = done + 1, max(best, accuracy)
+            if on_result:
+                on_result(done, accuracy)
+    except BaseException as exc:
+        store.finish_job(job.id, worker_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+    store.finish_job(job.id, worker_id, status)
+    return Collected(job.id, done, status)
