@@ -1,0 +1,69 @@
+"""nas train-supernet, eval-subnet and export as a user runs them, on real CIFAR-10 images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli import nas
+
+ARCH = json.dumps({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 32})
+
+
+@pytest.fixture(scope="module")
+def trained(cifar_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "supernet.pt"
+    run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "1", "--batch-size", "50",
+              "--random-subnets", "1", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "200 training and 100 test images, 10 classes" in run.stderr
+    assert "epoch 1/1: loss" in run.stderr and "test: largest" in run.stderr
+    return out
+
+
+def test_train_then_evaluate_a_subnet(trained: Path, cifar_small: Path) -> None:
+    run = nas("eval-subnet", "--supernet", str(trained), "--arch", ARCH, "--data", str(cifar_small), "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["macs"] > 0
+    assert result["arch"]["d"] == [2] * 5
+
+
+def test_resume_continues_a_finished_run_to_more_epochs_only_with_the_same_settings(
+        trained: Path, cifar_small: Path, tmp_path: Path) -> None:
+    run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "2", "--batch-size", "50",
+              "--random-subnets", "1", "--out", str(tmp_path / "more.pt"), "--resume", str(trained), "--quiet")
+    assert run.returncode != 0
+    assert run.stderr.count("\n") == 1 and "other settings (epochs)" in run.stderr
+
+
+def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "subnet.onnx"
+    run = nas("export", "--supernet", str(trained), "--arch", ARCH, "--format", "onnx", "--out", str(out),
+              "--calib-data", str(cifar_small), "--calib-images", "100")
+    assert run.returncode == 0, run.stderr
+    metadata = json.loads(Path(f"{out}.json").read_text())
+    assert out.stat().st_size > 10_000 and metadata["batch_norm_recalibrated"] is True
+    assert f"MACs {metadata['macs'] / 1e6:.1f}M" in run.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train-supernet", "--data", "/nonexistent", "--epochs", "1", "--out", "x.pt"], "no dataset at /nonexistent"),
+    (["train-supernet", "--data", "{data}", "--epochs", "0", "--out", "x.pt"], "--epochs"),
+    (["eval-subnet", "--supernet", "/nonexistent.pt", "--arch", ARCH, "--data", "{data}"], "no checkpoint at"),
+    (["eval-subnet", "--supernet", "{ckpt}", "--arch", '{"ks": [3]}', "--data", "{data}"], "arch"),
+    (["export", "--supernet", "{ckpt}", "--arch", ARCH, "--format", "tflite", "--out", "x"], "--format"),
+    (["export", "--supernet", "{image}", "--arch", ARCH, "--format", "onnx", "--out", "x"],
+     "not a readable torch checkpoint"),
+])
+def test_bad_input_is_one_line_and_a_nonzero_exit(args: list[str], message: str, trained: Path,
+                                                  cifar_small: Path) -> None:
+    values = {"{data}": str(cifar_small), "{ckpt}": str(trained),
+              "{image}": str(next((cifar_small / "train" / "cat").iterdir()))}
+    args = [values.get(a, a) for a in args]
+    run = nas(*args)
+    assert run.returncode != 0
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert run.stderr.strip().count("\n") <= 1  # argparse adds its usage line

@@ -1,0 +1,106 @@
+"""Supernet training on a few hundred real CIFAR-10 images: determinism, resume, schedules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nas.errors import NasError
+from nas.supernet.data import load_image_dataset
+from nas.supernet.train import (
+    SupernetTrainer,
+    TrainConfig,
+    augment,
+    elastic_dimensions,
+    sample_subnets,
+    train_supernet,
+)
+from searchspaces import get_space
+from searchspaces.ofa_mbv3 import N_BLOCKS
+
+SPACE = get_space("ofa-mbv3-w1.0-cifar10")
+
+
+@pytest.fixture(scope="module")
+def small_data(cifar_small: Path):
+    return load_image_dataset(cifar_small, 32)
+
+
+def config(**changes: object) -> TrainConfig:
+    return TrainConfig(**{"epochs": 2, "batch_size": 50, "random_subnets": 1, "seed": 3, **changes})
+
+
+def test_the_dataset_reads_every_class_and_split(small_data) -> None:
+    assert len(small_data.classes) == 10
+    assert small_data.train.images.shape == (200, 3, 32, 32) and small_data.train.images.dtype == torch.uint8
+    assert small_data.test.labels.bincount().tolist() == [10] * 10
+
+
+def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(small_data, tmp_path: Path) -> None:
+    straight = SupernetTrainer(SPACE, small_data, config())
+    train_supernet(straight, tmp_path / "straight.pt", test_limit=50)
+
+    first = SupernetTrainer(SPACE, small_data, config())
+    first.train_epoch()
+    first.save(tmp_path / "half.pt")
+    resumed = SupernetTrainer(SPACE, small_data, config())
+    resumed.resume(tmp_path / "half.pt")
+    assert resumed.epoch == 1
+    train_supernet(resumed, tmp_path / "resumed.pt", test_limit=50)
+
+    expected, actual = straight.net.state_dict(), resumed.net.state_dict()
+    assert all(torch.equal(expected[key], actual[key]) for key in expected)
+    assert not torch.equal(expected["classifier.linear.weight"],
+                           SupernetTrainer(SPACE, small_data, config()).net.state_dict()["classifier.linear.weight"])
+
+
+def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> None:
+    trainer = SupernetTrainer(SPACE, small_data, config(epochs=1))
+    trainer.save(tmp_path / "run.pt")
+    with pytest.raises(NasError, match=r"other settings \(epochs, lr\)"):
+        SupernetTrainer(SPACE, small_data, config(epochs=3, lr=0.2)).resume(tmp_path / "run.pt")
+
+
+def test_training_lowers_the_loss_on_the_training_images(small_data) -> None:
+    trainer = SupernetTrainer(SPACE, small_data, config(epochs=4, lr=0.2))
+    before = _largest_loss(trainer)
+    for _ in range(4):
+        trainer.train_epoch()
+    assert _largest_loss(trainer) < before - 0.02  # with no learning the two would be equal
+
+
+def _largest_loss(trainer: SupernetTrainer) -> float:
+    """Cross-entropy of the largest subnet on the un-augmented training images (batch statistics)."""
+    train = trainer.data.train
+    trainer.net.train().set_active(SPACE.gene_sizes - 1)
+    torch.manual_seed(0)  # dropout
+    with torch.no_grad():
+        logits = trainer.net(trainer.normalize(train.images).contiguous(memory_format=torch.channels_last))
+    return torch.nn.functional.cross_entropy(logits, train.labels).item()
+
+
+def test_progressive_shrinking_unfreezes_kernel_then_depth_then_expand() -> None:
+    assert [elastic_dimensions("progressive", epoch, 8) for epoch in range(0, 8, 2)] == [
+        (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
+    assert elastic_dimensions("sandwich", 0, 8) == (True, True, True)
+    largest = SPACE.gene_sizes - 1
+    rng = np.random.default_rng(0)
+    assert sample_subnets(SPACE, rng, 2, (False, False, False)) == []
+    for genes in sample_subnets(SPACE, rng, 5, (True, False, False)):
+        assert (genes[N_BLOCKS:] == largest[N_BLOCKS:]).all()  # expand and depth at their largest
+    smallest, *random = sample_subnets(SPACE, rng, 5, (True, True, True))
+    assert (smallest == 0).all() and len(random) == 5
+
+
+def test_augmentation_is_a_crop_of_the_padded_image_possibly_mirrored() -> None:
+    images = torch.randint(1, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    out = augment(images, torch.Generator().manual_seed(0), pad=2)
+    assert out.shape == images.shape and out.dtype == images.dtype
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    crops = [padded[:, :, y:y + 8, x:x + 8] for y in range(5) for x in range(5)]
+    candidates = torch.stack(crops + [crop.flip(-1) for crop in crops], 1)  # (16, 50, 3, 8, 8)
+    assert (candidates == out[:, None]).flatten(2).all(-1).any(1).all()
+    assert not torch.equal(out, images)  # something moved
