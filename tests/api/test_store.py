@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from api.database import MIGRATIONS
 from api.store import RECENT_JOB_MAX_AGE_S, SORTABLE, Constraint, TrialRow, TrialStore
-from api.tables import JobStatus
+from api.tables import JobKind, JobStatus
 
 from .helpers import assert_front_matches, brute_force_front, job_request, random_trials
 
@@ -57,6 +57,29 @@ def test_migrating_again_keeps_data(store: TrialStore) -> None:
         assert again.get_job(job.id) is not None
     finally:
         again.close()
+
+
+def test_upgrading_a_0001_database_keeps_its_jobs_as_searches(store_url: str) -> None:
+    from alembic import command
+    from api.database import make_engine
+
+    engine = make_engine(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text(
+            "INSERT INTO jobs (id, created_at, updated_at, status, request, cancel_requested, evaluated, "
+            "generations, search_seconds) VALUES ('old', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'queued', "
+            "'{}', false, 0, 0, 0)"))
+    engine.dispose()
+    store = TrialStore(store_url)
+    try:
+        claimed = store.claim_job("worker")
+        assert claimed is not None and claimed.id == "old" and claimed.kind == JobKind.search
+    finally:
+        store.close()
 
 
 # -- jobs and idempotency -------------------------------------------------------------------------
