@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli.options import CommandError, positive_int, space_names
+from nas.supernet import CALIBRATION_IMAGES
 from predictors import FITTED_KINDS
 
 DATA_HELP = ("DyNAS-T CSV, NAS-Bench-201 results CSV, CSV with arch (JSON) and accuracy columns, JSONL of "
@@ -62,9 +63,10 @@ def add_parser(commands: Any) -> None:
     collect.add_argument("--samples", type=positive_int, required=True, metavar="N")
     collect.add_argument("--workers", type=positive_int, default=2, metavar="W", help="Ray actors (default 2)")
     collect.add_argument("--seed", type=int, default=0)
-    collect.add_argument("--calib-images", type=positive_int, default=2000, metavar="N",
-                         help="training images for batch-norm recalibration (default 2000)")
-    collect.add_argument("--test-images", type=positive_int, metavar="N", help="test on the first N (default all)")
+    collect.add_argument("--calib-images", type=positive_int, default=CALIBRATION_IMAGES, metavar="N",
+                         help=f"training images for batch-norm recalibration (default {CALIBRATION_IMAGES})")
+    collect.add_argument("--test-images", type=positive_int, metavar="N",
+                         help="test on a fixed random N of the test split (default all)")
     collect.set_defaults(run=run_collect)
 
 

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nas.cli.options import CommandError, json_value, positive_float, positive_int, space_names
-from nas.supernet import EXPORT_FORMATS, SCHEDULES
+from nas.cli.options import json_value, positive_float, positive_int, space_names
+from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS, SCHEDULES
 
 CIFAR_SPACE = "ofa-mbv3-w1.0-cifar10"
 
@@ -52,8 +52,7 @@ def _add_eval(commands: Any) -> None:
                     "and measure its top-1 accuracy on the test split.")
     _subnet_options(parser)
     parser.add_argument("--data", type=Path, required=True, metavar="DIR|TAR", help="the dataset (ImageFolder layout)")
-    parser.add_argument("--calib-images", type=positive_int, default=2000, metavar="N",
-                        help="training images for batch-norm recalibration (default 2000)")
+    _calib_images_option(parser)
     parser.add_argument("--json", action="store_true", help='print {"accuracy", "macs", "params", "arch"}')
     parser.set_defaults(run=_run_eval)
 
@@ -69,7 +68,7 @@ def _add_export(commands: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="FILE")
     parser.add_argument("--calib-data", type=Path, metavar="DIR|TAR",
                         help="recalibrate batch norm on this dataset's training images first")
-    parser.add_argument("--calib-images", type=positive_int, default=2000, metavar="N")
+    _calib_images_option(parser)
     parser.add_argument("--predictor", metavar="NAME|PATH", help="record this predictor's hash and prediction")
     parser.set_defaults(run=_run_export)
 
@@ -81,6 +80,11 @@ def _subnet_options(parser: argparse.ArgumentParser) -> None:
                         help="the supernet's space (only needed for OFA's files, which do not record it)")
     parser.add_argument("--arch", type=json_value, required=True, metavar="JSON",
                         help='the subnet, e.g. \'{"ks":[..20],"e":[..20],"d":[..5],"r":32}\', or @FILE')
+
+
+def _calib_images_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calib-images", type=positive_int, default=CALIBRATION_IMAGES, metavar="N",
+                        help=f"training images for batch-norm recalibration (default {CALIBRATION_IMAGES})")
 
 
 def _ofa_spaces() -> list[str]:
@@ -101,9 +105,6 @@ def _run_train(args: argparse.Namespace) -> int:
     if workers:
         from nas.supernet.distributed import train_on_ray
 
-        if not args.data.exists():
-            raise CommandError(f"no dataset at {args.data}")
-
         train_on_ray(space.name, args.data, config, args.out, workers, args.resume, args.max_per_class)
         return 0
     console = Console(stderr=True, quiet=args.quiet)
@@ -111,10 +112,6 @@ def _run_train(args: argparse.Namespace) -> int:
         data = load_image_dataset(args.data, max(space.resolutions), args.max_per_class)
     console.print(f"{len(data.train.labels):,} training and {len(data.test.labels):,} test images, "
                   f"{len(data.classes)} classes")
-    if len(data.classes) != space.n_classes:
-        from nas.supernet.checkpoint import with_classes
-
-        space = with_classes(space, len(data.classes))
     trainer = SupernetTrainer(space, data, config)
     if args.resume:
         trainer.resume(args.resume)
@@ -168,17 +165,12 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from nas.supernet.data import load_image_dataset
-    from nas.supernet.evaluate import Normalize, evaluate_subnet
+    from nas.supernet.evaluate import evaluate_subnet, load_dataset_of, trained_normalize
 
     supernet, checkpoint, genes = _load(args)
-    if "mean" not in checkpoint.meta:
-        raise CommandError(f"{args.supernet} records no input normalization (not written by nas train-supernet)")
+    normalize = trained_normalize(checkpoint, args.supernet)
     space = supernet.space
-    data = load_image_dataset(args.data, int(space.resolution(space.to_arch(genes))))
-    if data.classes != checkpoint.meta["classes"]:
-        raise CommandError(f"{args.data} has other classes than the supernet was trained on")
-    normalize = Normalize(checkpoint.meta["mean"], checkpoint.meta["std"])
+    data = load_dataset_of(checkpoint, args.data, int(space.resolution(space.to_arch(genes))))
     acc = evaluate_subnet(supernet, genes, data.train, data.test, normalize, args.calib_images)
     result = {"accuracy": acc, "macs": int(space.macs(genes[None])[0]), "params": int(space.params(genes[None])[0]),
               "arch": space.to_json(space.to_arch(genes))}

@@ -25,6 +25,7 @@ from api.worker import new_worker_id
 from nas.artifacts import sha256_of
 from nas.errors import NasError
 from nas.executors.ray_executor import init_ray
+from nas.supernet import CALIBRATION_IMAGES
 from searchspaces.base import SearchSpace, arch_keys
 
 PREDICTOR_NAME = "supernet"  # what the trials' `predictor` column records: measured, not predicted
@@ -37,7 +38,7 @@ class CollectRequest:
     samples: int
     workers: int = 2
     seed: int = 0
-    calibration_images: int = 2000
+    calibration_images: int = CALIBRATION_IMAGES
     test_images: int | None = None  # None: the whole test split
 
 
@@ -53,17 +54,13 @@ class _SubnetEvaluator:
 
     def __init__(self, request: dict, threads: int) -> None:
         from nas.supernet.checkpoint import load_supernet
-        from nas.supernet.data import load_image_dataset
-        from nas.supernet.evaluate import Normalize
+        from nas.supernet.evaluate import load_dataset_of, trained_normalize
 
         torch.set_num_threads(threads)
         self.request = CollectRequest(**request)
         self.supernet, checkpoint = load_supernet(self.request.supernet)
-        space = self.supernet.space
-        self.normalize = Normalize(checkpoint.meta["mean"], checkpoint.meta["std"])
-        self.data = load_image_dataset(self.request.data, max(space.resolutions))
-        if self.data.classes != checkpoint.meta["classes"]:
-            raise NasError(f"{self.request.data} has other classes than the supernet was trained on")
+        self.normalize = trained_normalize(checkpoint, self.request.supernet)
+        self.data = load_dataset_of(checkpoint, self.request.data, max(self.supernet.space.resolutions))
 
     def evaluate(self, index: int, genes: np.ndarray) -> tuple[int, float]:
         from nas.supernet.evaluate import evaluate_subnet
@@ -89,16 +86,13 @@ def collect(request: CollectRequest, store: TrialStore,
             on_result: Callable[[int, float], None] | None = None) -> Collected:
     """Evaluate ``request.samples`` random subnets and store each as a trial; ``on_result(done, accuracy)``."""
     from nas.supernet.checkpoint import load_supernet
-    from nas.supernet.data import load_image_dataset
+    from nas.supernet.evaluate import load_dataset_of, trained_normalize
 
     # refuse a bad checkpoint or dataset here, in one line, rather than from inside an actor
     supernet, checkpoint = load_supernet(request.supernet)
-    if "mean" not in checkpoint.meta:
-        raise NasError(f"{request.supernet} records no input normalization (not written by nas train-supernet)")
+    trained_normalize(checkpoint, request.supernet)
     space = supernet.space
-    classes = load_image_dataset(request.data, max(space.resolutions), max_per_class=1).classes
-    if classes != checkpoint.meta["classes"]:
-        raise NasError(f"{request.data} has other classes than the supernet was trained on")
+    load_dataset_of(checkpoint, request.data, max(space.resolutions), max_per_class=1)
     genes = distinct_samples(space, request.samples, request.seed)
     macs, params = space.macs(genes), space.params(genes)
     keys, archs = arch_keys(space.name, genes), space.to_json_batch(genes)

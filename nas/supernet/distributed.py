@@ -26,6 +26,9 @@ def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, wo
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    if not data.exists():  # every worker would fail on it, behind Ray's error wrapping
+        raise NasError(f"no dataset at {data}")
+    # not nas.executors.init_ray: worker 0's per-epoch lines are the progress a user watches
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, configure_logging=False)
     use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
@@ -52,7 +55,6 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    from nas.supernet.checkpoint import with_classes
     from nas.supernet.data import load_image_dataset
     from nas.supernet.train import SupernetTrainer, train_supernet
     from searchspaces import get_space
@@ -63,8 +65,6 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.get_local_world_size()))
     space = get_space(loop_config["space"])
     data = load_image_dataset(loop_config["data"], max(space.resolutions), loop_config["max_per_class"])
-    if len(data.classes) != space.n_classes:
-        space = with_classes(space, len(data.classes))
     trainer = SupernetTrainer(space, data, TrainConfig(**loop_config["config"]), ray.train.torch.get_device(),
                               rank=rank, world_size=world_size)
     if loop_config["resume"]:

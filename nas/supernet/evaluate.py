@@ -7,16 +7,18 @@ of them; OFA and BigNAS re-estimate them on a few training batches before measur
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from nas.supernet.data import ImageSplit
+from nas.errors import NasError
+from nas.supernet import CALIBRATION_IMAGES
+from nas.supernet.checkpoint import Checkpoint
+from nas.supernet.data import ImageDataset, ImageSplit, load_image_dataset
 from nas.supernet.elastic import ElasticMobileNetV3
 from nas.supernet.extract import extract_subnet
-
-CALIBRATION_IMAGES = 2000
 
 
 class Normalize:
@@ -28,6 +30,22 @@ class Normalize:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float() - self.mean.to(images.device)) / self.std.to(images.device)
+
+
+def trained_normalize(checkpoint: Checkpoint, path: str | Path) -> Normalize:
+    """The input normalization a nas train-supernet checkpoint records (OFA's files record none)."""
+    if "mean" not in checkpoint.meta:
+        raise NasError(f"{path} records no input normalization (not written by nas train-supernet)")
+    return Normalize(checkpoint.meta["mean"], checkpoint.meta["std"])
+
+
+def load_dataset_of(checkpoint: Checkpoint, path: str | Path, size: int,
+                    max_per_class: int | None = None) -> ImageDataset:
+    """The dataset at ``path``, refused unless it has the classes the supernet was trained on."""
+    data = load_image_dataset(path, size, max_per_class)
+    if data.classes != checkpoint.meta.get("classes"):
+        raise NasError(f"{path} has other classes than the supernet was trained on")
+    return data
 
 
 def batches(split: ImageSplit, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -16,11 +16,11 @@ from torch import nn
 
 from nas.artifacts import sha256_of
 from nas.errors import NasError
-from nas.supernet import EXPORT_FORMATS
+from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS
 from nas.supernet.checkpoint import Checkpoint
 from nas.supernet.data import ImageSplit
 from nas.supernet.elastic import ElasticMobileNetV3
-from nas.supernet.evaluate import Normalize, recalibrate_batch_norm
+from nas.supernet.evaluate import recalibrate_batch_norm, trained_normalize
 from nas.supernet.extract import extract_subnet
 
 
@@ -33,7 +33,7 @@ class ExportRequest:
     format: str
     out: Path
     calibration: ImageSplit | None = None  # training images for batch-norm recalibration
-    calibration_images: int = 2000
+    calibration_images: int = CALIBRATION_IMAGES
     predictor_path: Path | None = None
     predicted_accuracy: float | None = None
 
@@ -42,16 +42,13 @@ def export_subnet(request: ExportRequest) -> dict[str, Any]:
     """Write the model file and ``<out>.json``; return the metadata."""
     if request.format not in EXPORT_FORMATS:
         raise NasError(f"unknown format {request.format!r}; choose from {', '.join(EXPORT_FORMATS)}")
-    space, meta = request.supernet.space, request.checkpoint.meta
+    space = request.supernet.space
     arch = space.to_arch(request.genes)
     resolution = int(space.resolution(arch))
     subnet = extract_subnet(request.supernet, request.genes)
     if request.calibration is not None:
-        if "mean" not in meta:
-            raise NasError("this checkpoint records no input normalization; recalibration needs a supernet "
-                           "trained by nas train-supernet")
-        recalibrate_batch_norm(subnet, request.calibration, Normalize(meta["mean"], meta["std"]),
-                               request.calibration_images)
+        normalize = trained_normalize(request.checkpoint, request.checkpoint_path)
+        recalibrate_batch_norm(subnet, request.calibration, normalize, request.calibration_images)
     request.out.parent.mkdir(parents=True, exist_ok=True)
     write_model(subnet, request.format, request.out, resolution)
     metadata = _metadata(request, arch, resolution)

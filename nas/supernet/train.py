@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from nas.errors import NasError
 from nas.supernet import SCHEDULES
-from nas.supernet.checkpoint import load_checkpoint, save_checkpoint
+from nas.supernet.checkpoint import load_checkpoint, save_checkpoint, with_classes
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
@@ -99,6 +99,8 @@ class SupernetTrainer:
 
     def __init__(self, space: OFAMobileNetV3Space, data: ImageDataset, config: TrainConfig,
                  device: str | torch.device | None = None, rank: int = 0, world_size: int = 1) -> None:
+        if len(data.classes) != space.n_classes:  # the classifier takes the dataset's classes
+            space = with_classes(space, len(data.classes))
         self.space, self.data, self.config = space, data, config
         # data parallel (nas.supernet.distributed): each of world_size processes takes its share of
         # every batch, and gradients are averaged across them once per sandwich step
