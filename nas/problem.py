@@ -11,6 +11,8 @@ from nas.errors import NasError
 from predictors.base import CostModel, Predictor
 from searchspaces.base import SearchSpace
 
+ACCURACY_SPREAD = "accuracy_std"  # the predictor's uncertainty (an ensemble's spread), where it has one
+
 
 class InfeasibleBudget(NasError, ValueError):
     """No architecture of the space fits the budgets."""
@@ -46,8 +48,15 @@ class Problem:
         return {c.metric: c.cost(genes) for c in self.costs}
 
     def evaluate(self, genes: np.ndarray) -> dict[str, np.ndarray]:
-        """Every metric of a batch: ``accuracy`` from the predictor, then each cost."""
-        return {"accuracy": self.predictor.predict(genes), **self.cost_metrics(genes)}
+        """Every metric of a batch: ``accuracy`` from the predictor (with ``accuracy_std`` when it
+        gives error bars), then each cost."""
+        with_spread = getattr(self.predictor, "predict_std", None)
+        if with_spread is None:
+            accuracy = {"accuracy": self.predictor.predict(genes)}
+        else:
+            mean, std = with_spread(genes)
+            accuracy = {"accuracy": mean, ACCURACY_SPREAD: std}
+        return {**accuracy, **self.cost_metrics(genes)}
 
     def feasible(self, genes: np.ndarray) -> np.ndarray:
         mask = np.ones(len(genes), dtype=bool)

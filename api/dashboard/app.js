@@ -12,6 +12,7 @@
   const MAX_POINTS = 20000; // per job: beyond this the browser slows down and the cloud adds nothing
   const KEY_STORAGE = "nas.apiKey";
   const ALL_TRIALS = "accuracy>=-1e300"; // a constraint every trial meets: the unconstrained front
+  const SPREAD = "accuracy_std"; // an ensemble predictor's uncertainty: error bars on the front
   const PALETTE = ["#4f46e5", "#e11d48", "#059669", "#d97706", "#0891b2", "#9333ea", "#65a30d", "#db2777"];
   const CLOUD_GREY = "#9aa3b2";
   const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
@@ -63,12 +64,13 @@
   function formatMetric(name, value) {
     if (typeof value !== "number" || !Number.isFinite(value)) return "–";
     if (name === "accuracy") return value <= 1 ? `${(value * 100).toFixed(2)}%` : value.toFixed(2);
+    if (name === SPREAD) return `± ${(value * 100).toFixed(2)} pp`;
     if (name.startsWith("latency")) return `${value.toFixed(2)} ms`;
     return si(value);
   }
 
   function metricLabel(name) {
-    return { macs: "MACs", params: "parameters", accuracy: "accuracy" }[name] || name;
+    return { macs: "MACs", params: "parameters", accuracy: "accuracy", [SPREAD]: "predictor spread" }[name] || name;
   }
 
   function shortId(id) {
@@ -499,7 +501,7 @@
     const names = new Set(["macs", "params"]);
     for (const entry of entries) {
       for (const trial of entry.trials.slice(-200)) {
-        for (const name of Object.keys(trial.metrics || {})) if (name !== "accuracy") names.add(name);
+        for (const name of Object.keys(trial.metrics || {})) if (name !== "accuracy" && name !== SPREAD) names.add(name);
       }
     }
     const select = $("x-metric");
@@ -559,6 +561,10 @@
         customdata: front.map((t) => t.id), text: front.map(hoverText), hovertemplate: "%{text}<extra></extra>",
         line: { color, width: 2, shape: "hv" },
         marker: { size: 8, color, line: { color: "#fff", width: 1.5 } },
+        error_y: {
+          type: "data", array: front.map((t) => t.metrics[SPREAD] ?? 0), color, thickness: 1, width: 3,
+          visible: front.some((t) => Number.isFinite(t.metrics[SPREAD])),
+        },
       },
     ];
   }
@@ -650,7 +656,9 @@
       const failed = job.status === "failed" ? ` · failed: ${job.error || "no error message"}` : "";
       return `${name}${capped} · front of ${(entry.front || []).length}${within}${failed}`;
     });
-    return `${parts.join("  |  ")}  ·  click a point for its architecture`;
+    const bars = entries.some((e) => (e.front || []).some((t) => Number.isFinite(t.metrics[SPREAD])))
+      ? "  ·  error bars: the predictor ensemble's spread (1 std)" : "";
+    return `${parts.join("  |  ")}${bars}  ·  click a point for its architecture`;
   }
 
   /** "macs<=6e+08" (as the API states it) -> "MACs ≤ 600.0M". */

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nas.budgets import format_metric
+from nas.problem import ACCURACY_SPREAD
 from nas.search import Limits
 from nas.search import Progress as SearchProgress
 
@@ -44,18 +45,18 @@ def print_result(result: dict[str, Any], title: str, show: int, console: Console
     front, best = result["pareto"], result["best"]
     shown = [front[i] for i in sorted(set(np.linspace(0, len(front) - 1, min(show, len(front))).round().astype(int)))]
     table = Table(title=f"{title}: {len(front)} subnets" + (f", {len(shown)} shown" if len(shown) < len(front) else ""))
-    metrics = ["accuracy", *[m for m in best["metrics"] if m != "accuracy"]]
+    metrics = ["accuracy", *[m for m in best["metrics"] if m not in ("accuracy", ACCURACY_SPREAD)]]
     for name in metrics:
         table.add_column(name, justify="right", no_wrap=True)
     arch_keys = list(best["arch"]) if isinstance(best["arch"], dict) else ["arch"]
     for key in arch_keys:  # dict fields stay on one line; a long arch string folds
         table.add_column(key, no_wrap=isinstance(best["arch"], dict), overflow="fold")
     for trial in shown:
-        cells = [_cell(name, trial["metrics"].get(name)) for name in metrics]
+        cells = [_cell(name, trial["metrics"]) for name in metrics]
         style = "bold green" if trial["arch"] == best["arch"] else None
         table.add_row(*cells, *_arch_cells(trial["arch"]), style=style)
     console.print(table)
-    figures = ", ".join(f"{name} {_cell(name, best['metrics'].get(name))}" for name in metrics)
+    figures = ", ".join(f"{name} {_cell(name, best['metrics'])}" for name in metrics)
     console.print(f"[bold]chosen[/bold]: {figures}")
     console.print(json.dumps(best["arch"]), soft_wrap=True, highlight=False)
     seconds = result["search_seconds"]
@@ -63,10 +64,14 @@ def print_result(result: dict[str, Any], title: str, show: int, console: Console
                   f"({result['evaluated'] / max(seconds, 1e-9):,.0f}/s)")
 
 
-def _cell(name: str, value: float | None) -> str:
+def _cell(name: str, metrics: dict[str, float]) -> str:
+    value = metrics.get(name)
     if value is None:
         return "-"
-    return f"{value:.4f}" if name == "accuracy" else format_metric(name, value)
+    if name != "accuracy":
+        return format_metric(name, value)
+    spread = metrics.get(ACCURACY_SPREAD)
+    return f"{value:.4f}" if spread is None else f"{value:.4f} ± {spread:.4f}"
 
 
 def _arch_cells(arch: object) -> list[str]:

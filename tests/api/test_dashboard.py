@@ -64,7 +64,7 @@ def synthetic_trials(n: int, seed: int) -> list[TrialRow]:
         arch = {"ks": rng.choice([3, 5, 7], 20).tolist(), "e": rng.choice([3, 4, 6], 20).tolist(),
                 "d": rng.choice([2, 3, 4], 5).tolist(), "r": int(rng.choice([192, 208, 224]))}
         metrics = {"accuracy": float(accuracy), "macs": macs, "params": float(macs / 90 + rng.uniform(0, 1e6)),
-                   "latency@note10": float(macs / 2.4e7)}
+                   "latency@note10": float(macs / 2.4e7), "accuracy_std": float(rng.uniform(0.001, 0.006))}
         rows.append(TrialRow(arch_key=f"{seed}-{i}", arch=arch, metrics=metrics))
     return rows
 
@@ -217,6 +217,9 @@ def test_dashboard_in_a_real_browser(server: Seeded, browser: WebDriver) -> None
     assert len(front["x"]) == len(front_api)
     assert front["customdata"] == [t["id"] for t in front_api]
     assert front["x"] == pytest.approx([t["metrics"]["macs"] for t in front_api])
+    assert front["error_y"]["visible"] is True  # the predictor's spread as error bars
+    assert front["error_y"]["array"] == pytest.approx([t["metrics"]["accuracy_std"] for t in front_api])
+    assert "error bars" in driver.find_element(By.ID, "plot-note").text
     hover = front["text"][0]
     arch = front_api[0]["arch"]
     assert f"trial {front_api[0]['id']}" in hover and f"d {''.join(map(str, arch['d']))} · r {arch['r']}" in hover

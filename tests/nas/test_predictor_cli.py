@@ -105,7 +105,10 @@ def test_search_with_a_fitted_predictor(model: Path, tmp_path: Path) -> None:
     run = nas("search", "--space", "nb201", "--budget", "60M-MACs", "--predictor", str(model), "--time-limit", "0.5",
               "--quiet", "--json", str(out))
     assert run.returncode == 0, run.stderr
-    assert json.loads(out.read_text())["best"]["metrics"]["macs"] <= 60e6
+    best = json.loads(out.read_text())["best"]["metrics"]
+    assert best["macs"] <= 60e6
+    assert 0 < best["accuracy_std"] < 0.2  # the ensemble's spread, shown as "accuracy ± spread"
+    assert f"{best['accuracy']:.4f} ± {best['accuracy_std']:.4f}" in run.stdout
 
 
 FIT = ["predictor", "fit", "--space", "nb201"]
