@@ -575,7 +575,7 @@
   }
 
   function hoverText(trial) {
-    const metrics = Object.entries(trial.metrics || {}).map(([k, v]) => `${k} ${formatMetric(k, v)}`).join(" · ");
+    const metrics = Object.entries(trial.metrics || {}).map(([k, v]) => `${metricLabel(k)} ${formatMetric(k, v)}`).join(" · ");
     return `<b>trial ${trial.id}</b><br>${escapePlotly(compactArch(trial.arch))}<br>${escapePlotly(metrics)}`;
   }
 

@@ -148,9 +148,9 @@ TRACE = PLOT + "const t = (gd.data || []).filter(t => t.meta && t.meta.role === 
 
 
 def traces(driver: WebDriver, role: str) -> list[dict[str, Any]]:
-    """The plot's traces of a role ("trials", "front", "selected") as {job, x, y, customdata}."""
+    """The plot's traces of a role ("trials", "front", "selected") as {job, x, y, customdata, text, error_y}."""
     return js(driver, TRACE + "return t.map(t => ({job: t.meta.job, x: t.x, y: t.y, customdata: t.customdata, "
-              "text: t.text}));", role)
+              "text: t.text, error_y: t.error_y}));", role)
 
 
 def row(driver: WebDriver, job_id: str) -> Any:
