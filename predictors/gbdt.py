@@ -12,7 +12,7 @@ their logits; ``predict_std`` adds the spread of their accuracies, for error bar
 
 On the OFA MobileNetV3 spaces the trees are stumps: the model is additive over the features. On
 DyNAS-T's four files, held out one at a time, that ranks unseen search trajectories better than
-depth-4 trees (Kendall tau 0.900/0.944/0.706/0.961 vs 0.917/0.936/0.645/0.953), and it compiles
+depth-4 trees (Kendall tau 0.900/0.946/0.706/0.961 vs 0.917/0.936/0.645/0.953), and it compiles
 into per-stage lookup tables (``predictors.compiled``) that predict millions of archs per second.
 NAS-Bench-201 cells interact too strongly for stumps (tau 0.57 vs 0.81 from 1,000 archs), but its
 15,625 archs are tabulated once instead. Other models go through xgboost.
@@ -97,7 +97,7 @@ class GBDTPredictor(Predictor):
         self.rounds = 0
         self.members: list[xgb.Booster] = []
         self.evaluation: dict[str, Any] = {}
-        self._compiled: Tabulated | OFAStageTables | None = None  # built on the first prediction
+        self._compiled: Tabulated | OFAStageTables | bool | None = None  # on the first prediction; False: xgboost
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, genes: np.ndarray, y: np.ndarray) -> GBDTPredictor:
