@@ -65,7 +65,8 @@ def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> 
 
 
 def test_training_lowers_the_loss_on_the_training_images(small_data) -> None:
-    trainer = SupernetTrainer(SPACE, small_data, config(epochs=4, lr=0.2))
+    # lr 0.2 swung between 0.006 and 0.03 of decrease across seeds and CPUs; 0.05 gives 0.04-0.05
+    trainer = SupernetTrainer(SPACE, small_data, config(epochs=4, lr=0.05))
     before = _largest_loss(trainer)
     for _ in range(4):
         trainer.train_epoch()
