@@ -64,7 +64,8 @@ def _add_export(commands: Any) -> None:
                     "measured here, input normalization, supernet and predictor hashes).")
     _subnet_options(parser)
     parser.add_argument("--format", choices=EXPORT_FORMATS, required=True,
-                        help="onnx (dynamic batch), torchscript, or pt (a torch.export archive)")
+                        help="onnx (dynamic batch), torchscript, or pt (a torch.export archive; name it .pt2, "
+                             "the extension torch.export.load expects without a warning)")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE")
     parser.add_argument("--calib-data", type=Path, metavar="DIR|TAR",
                         help="recalibrate batch norm on this dataset's training images first")
