@@ -5,7 +5,9 @@ Builds (or resumes) a table for the given resolutions with `nas latency build-lu
 the share of them the table sum predicts within ±10 % (target: >= 95 % of 200), its median error and
 mean bias (a per-run overhead the per-layer sum misses would show as a negative bias), and the same
 for the learned model (xgboost on log latency) fitted on --train other measured subnets. Test and
-training subnets are measured interleaved, so drift of a shared machine hits both alike.
+training subnets are measured interleaved, so drift of a shared machine hits both alike. Last, it
+measures --recheck test subnets again and compares the two measurements the same way: how well
+this machine repeats itself bounds how well any predictor can match it.
 
 Run (quiet machine): python benchmarks/latency_lut_local.py --resolutions 160 176 192 208 224 --subnets 200 --train 400
 Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --subnets 20 --train 40 --repeats 10
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50, help="timed passes per table net and per subnet")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--lut-dir", type=Path, help="build (or resume) the table here (default: a temp folder)")
+    parser.add_argument("--recheck", type=int, default=50,
+                        help="test subnets measured a second time, at the end: the machine's own repeatability")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     folder = args.lut_dir or Path(tempfile.mkdtemp(prefix="nas-lut-"))
@@ -73,6 +77,12 @@ def main() -> None:
     print(f"  lookup table ({args.subnets} test subnets)    {within(table, measured[test])}")
     learned = LearnedLatency(space, "here", seed=args.seed).fit(genes[train], measured[train]).cost(genes[test])
     print(f"  learned, fitted on {args.train:4d} others       {within(learned, measured[test])}")
+
+    # the noise floor: no predictor agrees with one measurement better than a second measurement does
+    again = test[:args.recheck]
+    second = np.array([measure(space, space.to_arch(row), args.threads, 1, args.warmup, args.repeats).latency_ms
+                       for row in genes[again]])
+    print(f"  second measurement of {len(again)} test subnets {within(second, measured[again])}")
 
 
 if __name__ == "__main__":
