@@ -11,7 +11,8 @@ member. Two compilations give the same margins without either:
   and parameters are themselves sums of per-stage tables (per resolution), so a prediction is a few
   table lookups and two binary searches.
 
-Both are checked against xgboost on probe archs when built.
+The table is xgboost's own output; the stage tables are checked against xgboost on probe archs
+when built.
 """
 
 from __future__ import annotations
@@ -107,13 +108,11 @@ class OFAStageTables:
 
     def __init__(self, space: SearchSpace, members: list[StepFunctions],
                  features: Callable[[SearchSpace, np.ndarray], np.ndarray], cost_columns: tuple[int, int]) -> None:
-        from searchspaces.ofa_mbv3 import MAX_DEPTH, N_BLOCKS, N_STAGES
+        from searchspaces.ofa_mbv3 import N_STAGES, OFAMobileNetV3Space
 
         self.cost_columns = cost_columns
         sizes = space.gene_sizes
-        stage_genes = [[*range(s * MAX_DEPTH, (s + 1) * MAX_DEPTH),
-                        *range(N_BLOCKS + s * MAX_DEPTH, N_BLOCKS + (s + 1) * MAX_DEPTH), 2 * N_BLOCKS + s]
-                       for s in range(N_STAGES)]
+        stage_genes = [OFAMobileNetV3Space.stage_columns(s) for s in range(N_STAGES)]
         dims = tuple(int(sizes[g]) for g in stage_genes[0])
         configs = np.indices(dims).reshape(len(dims), -1).T
         self.n_configs = len(configs)

@@ -171,7 +171,7 @@ class GBDTPredictor(Predictor):
         steps = [StepFunctions.of_booster(m, probe_x) for m in self.members]
         if any(s is None for s in steps):
             return False
-        macs_column = self.space.encode(probe[:1]).shape[1]  # features: one-hot, MACs, params, ...
+        macs_column = int(self.space.gene_sizes.sum())  # features: one-hot, MACs, params, ...
         tables = OFAStageTables(self.space, [*steps, StepFunctions.mean(steps)], features,
                                 (macs_column, macs_column + 1))
         check_against(tables.margins(probe, [*range(self.ensemble + 1)]), self.xgboost_margins(probe),

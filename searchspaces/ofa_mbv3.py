@@ -54,6 +54,12 @@ class OFAMobileNetV3Space(SearchSpace):
         return genes[:, :N_BLOCKS], genes[:, N_BLOCKS:2 * N_BLOCKS], genes[:, 2 * N_BLOCKS:-1], genes[:, -1]
 
     @staticmethod
+    def stage_columns(stage: int) -> list[int]:
+        """The gene columns of one stage: its four kernels, four expand ratios and its depth."""
+        slots = range(stage * MAX_DEPTH, (stage + 1) * MAX_DEPTH)
+        return [*slots, *(N_BLOCKS + i for i in slots), 2 * N_BLOCKS + stage]
+
+    @staticmethod
     def active_blocks(depth_idx: np.ndarray) -> np.ndarray:
         """Boolean ``(n, 20)``: which of the 20 block slots a batch of depth indices uses."""
         depth = np.asarray(DEPTHS)[depth_idx]

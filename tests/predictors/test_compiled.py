@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import predictors.gbdt as gbdt
-from predictors.compiled import OFAStageTables, StepFunctions, Tabulated
+from predictors.compiled import StepFunctions
 from predictors.data import load_training_data
 from predictors.gbdt import GBDTPredictor, features
 from searchspaces import get_space
@@ -31,7 +31,7 @@ def test_stage_tables_equal_xgboost_on_random_archs(dynast, space_name: str) -> 
     archs = space.sample(3000, np.random.default_rng(1))
     rows = [*range(predictor.ensemble + 1)]
     compiled = predictor.margins(archs, rows)
-    assert isinstance(predictor._compiled, OFAStageTables)
+    assert predictor.evaluator == "per-stage tables"
     np.testing.assert_allclose(compiled, predictor.xgboost_margins(archs), atol=1e-4)
     np.testing.assert_allclose(compiled[-1], compiled[:-1].mean(axis=0), atol=1e-6)
     assert np.ptp(compiled[-1]) > 0.05  # the model does vary with the arch
@@ -45,7 +45,7 @@ def test_deeper_trees_on_ofa_go_through_xgboost(dynast, monkeypatch: pytest.Monk
     x = features(space, archs)
     expected = np.mean([m.inplace_predict(x) for m in predictor.members], axis=0)
     np.testing.assert_allclose(predictor.margins(archs, [predictor.ensemble])[0], expected, atol=1e-6)
-    assert predictor._compiled is False
+    assert predictor.evaluator == "xgboost"
     assert StepFunctions.of_booster(predictor.members[0], x) is None
 
 
@@ -57,7 +57,7 @@ def test_nb201_is_tabulated_exactly(data_dir: Path) -> None:
     archs = data.genes[order[200:1200]]
     rows = [*range(predictor.ensemble + 1)]
     np.testing.assert_allclose(predictor.margins(archs, rows), predictor.xgboost_margins(archs), atol=1e-6)
-    assert isinstance(predictor._compiled, Tabulated)
+    assert predictor.evaluator == "a table of every arch"
 
 
 def test_step_functions_average_exactly() -> None:
