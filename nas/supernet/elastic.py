@@ -66,14 +66,14 @@ class DynamicDepthwise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels, kernel = x.shape[1], self.active_kernel
         weight = self.active_filter(channels, kernel)
-        if x.shape[-2] * x.shape[-1] <= SMALL_MAP:
+        if x.device.type == "cpu" and x.shape[-2] * x.shape[-1] <= SMALL_MAP:
             return depthwise_as_matmul(x, weight, self.stride)
         return F.conv2d(x, weight, None, self.stride, kernel // 2, 1, channels)
 
 
 # CPU convolution kernels are slow on the tiny maps of small-image supernets (CIFAR's 4x4 and 2x2:
 # 175 ms for forward and backward of a 7x7 depthwise layer of 960 channels on a 2x2 batch of 128),
-# where the same convolution written as one small matrix per channel takes 20 ms.
+# where the same convolution written as one small matrix per channel takes 20 ms. GPUs keep cuDNN.
 SMALL_MAP = 16
 
 

@@ -60,6 +60,11 @@ def subset(split: ImageSplit, images: int | None, seed: int = 0) -> ImageSplit:
     return ImageSplit(split.images[order], split.labels[order])
 
 
+def _device_of(net: nn.Module) -> torch.device:
+    """Where the network's weights are: images (held on the CPU) go there batch by batch."""
+    return next(net.parameters()).device
+
+
 @torch.no_grad()
 def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normalize, images: int = CALIBRATION_IMAGES,
                            batch_size: int = 250, seed: int = 0) -> None:
@@ -70,8 +75,9 @@ def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normali
             module.reset_running_stats()
             module.momentum = None  # cumulative average over the calibration batches
     net.train()
+    device = _device_of(net)
     for images_batch, _ in batches(subset(split, images, seed), batch_size):
-        net(normalize(images_batch))
+        net(normalize(images_batch.to(device)))
     net.eval()
 
 
@@ -79,9 +85,10 @@ def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normali
 def accuracy(net: nn.Module, split: ImageSplit, normalize: Normalize, batch_size: int = 500,
              limit: int | None = None) -> float:
     net.eval()
+    device = _device_of(net)
     correct = total = 0
     for images, labels in batches(subset(split, limit), batch_size):
-        correct += (net(normalize(images)).argmax(1) == labels).sum().item()
+        correct += (net(normalize(images.to(device))).argmax(1).cpu() == labels).sum().item()
         total += len(labels)
     return correct / total
 
@@ -90,6 +97,6 @@ def evaluate_subnet(supernet: ElasticMobileNetV3, genes: np.ndarray, train: Imag
                     normalize: Normalize, calibration_images: int = CALIBRATION_IMAGES,
                     test_limit: int | None = None) -> float:
     """Top-1 accuracy on ``test`` of the subnet ``genes`` with inherited, recalibrated weights."""
-    subnet = extract_subnet(supernet, genes)
+    subnet = extract_subnet(supernet, genes).to(_device_of(supernet))
     recalibrate_batch_norm(subnet, train, normalize, calibration_images)
     return accuracy(subnet, test, normalize, limit=test_limit)
