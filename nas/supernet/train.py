@@ -106,8 +106,12 @@ class SupernetTrainer:
         # every batch, and gradients are averaged across them once per sandwich step
         self.rank, self.world_size = rank, world_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        # channels-last makes a CPU sandwich step 1.2-1.5x faster; on an H200 it made cuDNN compile a
+        # kernel for every new subnet shape (10-15 s a step, bf16), where NCHW compiles none
+        on_gpu = self.device.type == "cuda"
+        self.memory_format = torch.contiguous_format if on_gpu else torch.channels_last
         torch.manual_seed(config.seed)
-        self.net = ElasticMobileNetV3(space).to(self.device, memory_format=torch.channels_last)
+        self.net = ElasticMobileNetV3(space).to(self.device, memory_format=self.memory_format)
         self.mean, self.std = data.normalization()
         self.normalize = Normalize(self.mean, self.std)
         self.steps_per_epoch = math.ceil(len(data.train.labels) / config.batch_size)
@@ -120,7 +124,7 @@ class SupernetTrainer:
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=lr, total_steps=config.epochs * self.steps_per_epoch, pct_start=0.15)
         self.epoch = 0
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
 
     # -- checkpoints ---------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
@@ -192,7 +196,7 @@ class SupernetTrainer:
         for step in range(self.steps_per_epoch):
             index = order[step * config.batch_size:(step + 1) * config.batch_size][self.rank::self.world_size]
             images = self.normalize(augment(train.images[index], generator)).to(
-                self.device, memory_format=torch.channels_last)
+                self.device, memory_format=self.memory_format)
             labels = train.labels[index].to(self.device)
             subnets = sample_subnets(self.space, rng, config.random_subnets, elastic)
             loss, right = self.train_step(images, labels, subnets)

@@ -79,7 +79,7 @@ def _largest_loss(trainer: SupernetTrainer) -> float:
     trainer.net.train().set_active(SPACE.gene_sizes - 1)
     torch.manual_seed(0)  # dropout
     with torch.no_grad():
-        logits = trainer.net(trainer.normalize(train.images).contiguous(memory_format=torch.channels_last))
+        logits = trainer.net(trainer.normalize(train.images).contiguous(memory_format=trainer.memory_format))
     return torch.nn.functional.cross_entropy(logits, train.labels).item()
 
 
