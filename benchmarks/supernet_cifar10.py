@@ -47,9 +47,9 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> fl
 
     def one_step() -> None:
         index = torch.randint(0, len(train.labels), (batch,), generator=generator)
-        images = trainer.normalize(train.images[index]).contiguous(memory_format=torch.channels_last)
+        images = trainer.normalize(train.images[index]).to(trainer.device, memory_format=trainer.memory_format)
         subnets = sample_subnets(trainer.space, rng, subnets_per_step - 2, elastic) if subnets_per_step > 1 else []
-        trainer.train_step(images, train.labels[index], subnets)
+        trainer.train_step(images, train.labels[index].to(trainer.device), subnets)  # .item() in it syncs a GPU
 
     for _ in range(2):  # warm-up
         one_step()
@@ -67,11 +67,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("cifar10-supernet.pt"))
     parser.add_argument("--subnets", type=int, default=50)
     parser.add_argument("--throughput-steps", type=int, default=20)
+    parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step; the peak lr scales with it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average at start {os.getloadavg()[0]:.2f}")
     space = get_space(SPACE)
     start = time.perf_counter()
@@ -79,21 +82,26 @@ def main() -> None:
     print(f"decoded {len(data.train.labels):,} train / {len(data.test.labels):,} test images in "
           f"{time.perf_counter() - start:.1f} s")
 
-    probe = SupernetTrainer(space, data, TrainConfig(epochs=1, seed=args.seed))
+    probe = SupernetTrainer(space, data, TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed))
     largest_rate = step_rate(probe, 1, args.throughput_steps)
     sandwich_rate = step_rate(probe, 4, args.throughput_steps)
-    start = time.perf_counter()
+    start = time.perf_counter()  # the per-epoch test, part of an epoch's cost
     probe.evaluate(space.gene_sizes - 1, EPOCH_TEST_IMAGES)
     probe.evaluate(np.zeros_like(space.gene_sizes), EPOCH_TEST_IMAGES)
     epoch_test_s = time.perf_counter() - start
-    del probe
     print(f"throughput: largest subnet alone {largest_rate:.1f} images/s; sandwich step (4 subnets) "
           f"{sandwich_rate:.1f} images/s; a sandwich step costs {largest_rate / sandwich_rate:.2f}x a largest step")
-    epoch_s = len(data.train.labels) / sandwich_rate + epoch_test_s
+    recipe_rate = sandwich_rate
+    if args.random_subnets != 2:  # the run's own steps size the run
+        recipe_rate = step_rate(probe, 2 + args.random_subnets, args.throughput_steps)
+        print(f"the run's step ({2 + args.random_subnets} subnets): {recipe_rate:.1f} images/s")
+    epoch_s = len(data.train.labels) / recipe_rate + epoch_test_s
+    del probe
     epochs = args.epochs or max(1, math.floor(args.minutes * 60 / epoch_s))
     print(f"estimated {epoch_s / 60:.1f} min per epoch -> training {epochs} epochs")
 
-    trainer = SupernetTrainer(space, data, TrainConfig(epochs=epochs, seed=args.seed))
+    trainer = SupernetTrainer(space, data, TrainConfig(epochs=epochs, batch_size=args.batch_size,
+                                                        random_subnets=args.random_subnets, seed=args.seed))
     start = time.perf_counter()
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
         f"  epoch {r.epoch}/{epochs} at {(time.perf_counter() - start) / 60:.1f} min: loss {r.loss:.3f}, "
@@ -117,7 +125,9 @@ def main() -> None:
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({
-            "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate, "epochs": epochs,
+            "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
+            "largest_images_per_s": largest_rate,
+            "sandwich_images_per_s": sandwich_rate, "epochs": epochs,
             "train_minutes": train_minutes, "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}
                        for g, m, a in zip(genes, macs, accs)],
