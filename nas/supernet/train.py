@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from nas.errors import NasError
 from nas.supernet import SCHEDULES
 from nas.supernet.checkpoint import load_checkpoint, save_checkpoint, with_classes
 from nas.supernet.data import ImageDataset
-from nas.supernet.elastic import ElasticMobileNetV3
+from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
@@ -81,6 +82,15 @@ def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
     return [space.canonical(row[None])[0] for row in genes]
 
 
+def zero_residual_outputs(net: ElasticMobileNetV3) -> None:
+    """BigNAS's initialization: the last batch norm of every elastic residual block starts at zero scale,
+    so a block starts as the identity and an extra block cannot make a deeper subnet worse at first.
+    (A 7-epoch CIFAR run without it: depth had no rank correlation with subnet accuracy, tau -0.008.)"""
+    for block in net.blocks:
+        if block.residual and isinstance(block.mobile_inverted_conv, DynamicMBConv):
+            nn.init.zeros_(block.mobile_inverted_conv.point_linear.bn.bn.weight)
+
+
 def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crop after zero padding by ``pad`` pixels, and random horizontal flip, per image."""
     n, _, h, w = images.shape
@@ -112,6 +122,7 @@ class SupernetTrainer:
         self.memory_format = torch.contiguous_format if on_gpu else torch.channels_last
         torch.manual_seed(config.seed)
         self.net = ElasticMobileNetV3(space).to(self.device, memory_format=self.memory_format)
+        zero_residual_outputs(self.net)
         self.mean, self.std = data.normalization()
         self.normalize = Normalize(self.mean, self.std)
         self.steps_per_epoch = math.ceil(len(data.train.labels) / config.batch_size)

@@ -105,3 +105,26 @@ def test_augmentation_is_a_crop_of_the_padded_image_possibly_mirrored() -> None:
     candidates = torch.stack(crops + [crop.flip(-1) for crop in crops], 1)  # (16, 50, 3, 8, 8)
     assert (candidates == out[:, None]).flatten(2).all(-1).any(1).all()
     assert not torch.equal(out, images)  # something moved
+
+
+
+def test_a_fresh_supernet_s_extra_blocks_start_as_the_identity(small_data) -> None:
+    # BigNAS's zero-initialized residual outputs: before training, depth changes nothing
+    trainer = SupernetTrainer(SPACE, small_data, config())
+    images = trainer.normalize(small_data.test.images[:50]).contiguous(memory_format=trainer.memory_format)
+    deepest, shallowest = SPACE.gene_sizes - 1, (SPACE.gene_sizes - 1).copy()
+    shallowest[2 * N_BLOCKS:-1] = 0
+    net = trainer.net.train()  # batch statistics keep every layer's activations at unit scale
+    net.classifier.eval()  # no dropout
+
+    def logits(genes: np.ndarray) -> torch.Tensor:
+        net.set_active(genes)
+        with torch.no_grad():
+            return net(images)
+
+    deep = logits(deepest)
+    assert deep.std(0).mean() > 1e-3  # the logits depend on the image
+    torch.testing.assert_close(logits(shallowest), deep)
+    # the check can fail: a third block of the first stage (in the deepest subnet only) that does something
+    net.blocks[1 + 2].mobile_inverted_conv.point_linear.bn.bn.weight.data.fill_(1.0)
+    assert not torch.allclose(logits(deepest), logits(shallowest))
