@@ -126,8 +126,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
-            "largest_images_per_s": largest_rate,
-            "sandwich_images_per_s": sandwich_rate, "epochs": epochs,
+            "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate, "epochs": epochs,
             "train_minutes": train_minutes, "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}
                        for g, m, a in zip(genes, macs, accs)],

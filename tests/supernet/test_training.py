@@ -107,7 +107,6 @@ def test_augmentation_is_a_crop_of_the_padded_image_possibly_mirrored() -> None:
     assert not torch.equal(out, images)  # something moved
 
 
-
 def test_a_fresh_supernet_s_extra_blocks_start_as_the_identity(small_data) -> None:
     # BigNAS's zero-initialized residual outputs: before training, depth changes nothing
     trainer = SupernetTrainer(SPACE, small_data, config())
