@@ -129,11 +129,19 @@ class OFAMobileNetV3Space(SearchSpace):
 
     def sum_slots(self, table: np.ndarray, genes: np.ndarray, with_resolution: bool) -> np.ndarray:
         """Sum over the 20 slots of ``table[(r,) slot, depth, k, e]`` (zero for unused slots)."""
+        return self.slot_values(table, genes, with_resolution).sum(1)
+
+    def slot_values(self, table: np.ndarray, genes: np.ndarray, with_resolution: bool) -> np.ndarray:
+        """``table[(r,) slot, depth, k, e]`` of each of the 20 slots, shape (n, 20); 0 for unused slots."""
         ks, e, d, r = (part.astype(np.int32) for part in self.split(genes))
         index = (self._slot_offsets + np.repeat(d, MAX_DEPTH, axis=1) * 9 + ks * 3 + e)
         if with_resolution:
             index += r[:, None] * (N_BLOCKS * 27)
-        return np.take(table, index).sum(1)
+        return np.take(table, index)
+
+    def slot_macs(self, genes: np.ndarray) -> np.ndarray:
+        """MACs of each slot's block at the arch's resolution, shape (n, 20); 0 for unused slots."""
+        return self.slot_values(self._block_macs, genes, with_resolution=True)
 
     def stem_and_head(self) -> dict[str, Any]:
         return {

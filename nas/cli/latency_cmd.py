@@ -55,7 +55,9 @@ def add_parser(commands: Any) -> None:
 
     fit = actions.add_parser(
         "fit", help="fit a learned latency model on measured (arch, latency) pairs",
-        description="Fit gradient-boosted trees (xgboost) on the log of measured latencies. --data reads JSONL: "
+        description="Fit a per-layer latency table to whole-network measurements (least absolute deviations, so "
+                    "measurement spikes do not raise it), then gradient-boosted trees (xgboost) on what the "
+                    "table's sum misses. --data reads JSONL: "
                     '{"arch": ARCH, "latency_ms": MS} per line, or the arch fields at the top level as in HELP\'s '
                     "file, with --column naming the latency field.",
     )
@@ -63,7 +65,8 @@ def add_parser(commands: Any) -> None:
     fit.add_argument("--data", type=Path, nargs="+", required=True, metavar="JSONL", help="measured latencies")
     fit.add_argument("--column", default="latency_ms", help="the latency field (default latency_ms)")
     fit.add_argument("--device", default="here", help="the device the latencies were measured on (default here)")
-    fit.add_argument("--rounds", type=positive_int, default=800, help="boosting rounds (default 800)")
+    fit.add_argument("--rounds", type=positive_int, default=800,
+                     help="most boosting rounds; a held-out fifth of the data stops them earlier (default 800)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", type=Path, required=True, metavar="MODEL_JSON", help="where to write the model")
     fit.set_defaults(run=run_fit)
