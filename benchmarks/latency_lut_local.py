@@ -4,8 +4,9 @@ Builds (or resumes) a table for the given resolutions with `nas latency build-lu
 --subnets random subnets at those resolutions end to end (torch on the CPU, same threads), and prints
 the share of them the table sum predicts within ±10 % (target: >= 95 % of 200), its median error and
 mean bias (a per-run overhead the per-layer sum misses would show as a negative bias), and the same
-for the learned model (xgboost on log latency) fitted on --train other measured subnets. Test and
-training subnets are measured interleaved, so drift of a shared machine hits both alike. Last, it
+for the learned model (a per-layer table fitted to whole-network measurements, then trees) fitted
+on --train other measured subnets. Test and training subnets are measured interleaved, so drift of
+a shared machine hits both alike. Last, it
 measures --recheck test subnets again and compares the two measurements the same way: how well
 this machine repeats itself bounds how well any predictor can match it.
 
