@@ -17,6 +17,7 @@ Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--recheck", type=int, default=50,
                         help="test subnets measured a second time, at the end: the machine's own repeatability")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--measurements", type=Path, metavar="JSONL",
+                        help="also write the end-to-end measurements here, as `nas latency fit --data` reads them")
     args = parser.parse_args()
     folder = args.lut_dir or Path(tempfile.mkdtemp(prefix="nas-lut-"))
     space = get_space(args.space)
@@ -69,6 +72,9 @@ def main() -> None:
     start = time.perf_counter()
     measured = np.array([measure(space, space.to_arch(row), args.threads, 1, args.warmup, args.repeats).latency_ms
                          for row in genes])
+    if args.measurements:
+        args.measurements.write_text("".join(json.dumps({"arch": arch, "latency_ms": float(ms)}) + "\n"
+                                             for arch, ms in zip(space.to_json_batch(genes), measured)))
     order = rng.permutation(len(genes))  # test and training subnets interleaved in time
     test, train = order[:args.subnets], order[args.subnets:]
     print(f"measured {len(genes)} random subnets end to end in {time.perf_counter() - start:.0f} s "

@@ -9,6 +9,9 @@
    latency, not the mean inflated by spikes.
 2. Boosted trees (xgboost, absolute error of log latency) on what the layers' sum misses (layers that
    overlap, launch overheads), as many trees as a held-out fifth of the measurements supports.
+
+The held-out fifth also decides whether the additive part is used at all: with a few hundred
+measurements its hundreds of weights follow the noise, and trees alone predict better.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class LearnedLatency(CostModel):
     def __init__(self, space: SearchSpace, device: str, rounds: int = 800, seed: int = 0) -> None:
         self.space, self.device, self.rounds, self.seed = space, device, rounds, seed
         self.metric = f"latency@{device}"
-        self.weights: np.ndarray | None = None
+        self.weights: np.ndarray | None = None  # the additive part's, when it is used
         self.floor_ms = 0.0
         self.model: xgb.Booster | None = None
 
@@ -74,40 +77,51 @@ class LearnedLatency(CostModel):
         latency_ms = np.asarray(latency_ms, dtype=np.float64)
         if len(genes) < 10 or not (np.isfinite(latency_ms).all() and (latency_ms > 0).all()):
             raise ValueError("learned latency needs at least 10 archs with positive, finite latencies")
-        columns = layer_columns(self.space, genes)
-        self.weights = least_absolute_deviations(columns, latency_ms)
-        self.floor_ms = FLOOR * float(np.median(latency_ms))
-        inputs, target = self._tree_inputs(genes, columns), np.log(latency_ms)
-        rng = np.random.default_rng(self.seed)
-        held_out = rng.permutation(len(genes)) < max(1, len(genes) // 5)
+        columns, target = layer_columns(self.space, genes), np.log(latency_ms)
+        held_out = np.random.default_rng(self.seed).permutation(len(genes)) < max(1, len(genes) // 5)
         params = {**PARAMS, "seed": self.seed}
-        train = xgb.DMatrix(inputs[~held_out], label=target[~held_out], base_margin=inputs[~held_out, -1])
-        check = xgb.DMatrix(inputs[held_out], label=target[held_out], base_margin=inputs[held_out, -1])
-        probe = xgb.train(params, train, num_boost_round=self.rounds, evals=[(check, "held_out")],
-                          early_stopping_rounds=EARLY_STOP, verbose_eval=False)
-        everything = xgb.DMatrix(inputs, label=target, base_margin=inputs[:, -1])
-        self.model = xgb.train(params, everything, num_boost_round=probe.best_iteration + 1)
+        trials = []
+        for additive in (True, False):
+            self._fit_additive(columns[~held_out], latency_ms[~held_out], additive)
+            train = self._matrix(genes[~held_out], columns[~held_out], target[~held_out])
+            check = self._matrix(genes[held_out], columns[held_out], target[held_out])
+            probe = xgb.train(params, train, num_boost_round=self.rounds, evals=[(check, "held_out")],
+                              early_stopping_rounds=EARLY_STOP, verbose_eval=False)
+            trials.append((probe.best_score, additive, probe.best_iteration + 1))
+        _, additive, rounds = min(trials)
+        self._fit_additive(columns, latency_ms, additive)
+        self.model = xgb.train(params, self._matrix(genes, columns, target), num_boost_round=rounds)
         return self
 
-    def _tree_inputs(self, genes: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """The GBDT predictor's features, then the log of the additive prediction (the trees' start)."""
-        additive = np.maximum(columns @ self.weights, self.floor_ms)
-        return np.column_stack([features(self.space, genes), np.log(additive)])
+    def _fit_additive(self, columns: np.ndarray, latency_ms: np.ndarray, use: bool) -> None:
+        self.weights = least_absolute_deviations(columns, latency_ms) if use else None
+        self.floor_ms = FLOOR * float(np.median(latency_ms))
+
+    def _matrix(self, genes: np.ndarray, columns: np.ndarray | None = None,
+                label: np.ndarray | None = None) -> xgb.DMatrix:
+        """The trees' inputs: the GBDT predictor's features and, with the additive part, the log of its
+        prediction, which is also where the trees start."""
+        inputs = features(self.space, genes)
+        if self.weights is None:
+            return xgb.DMatrix(inputs, label=label)
+        columns = layer_columns(self.space, genes) if columns is None else columns
+        start = np.log(np.maximum(columns @ self.weights, self.floor_ms))
+        return xgb.DMatrix(np.column_stack([inputs, start]), label=label, base_margin=start)
 
     def cost(self, genes: np.ndarray) -> np.ndarray:
-        if self.model is None or self.weights is None:
+        if self.model is None:
             raise ValueError(f"the latency model for {self.device} is not fitted")
-        inputs = self._tree_inputs(genes, layer_columns(self.space, genes))
-        return np.exp(self.model.predict(xgb.DMatrix(inputs, base_margin=inputs[:, -1])).astype(np.float64))
+        return np.exp(self.model.predict(self._matrix(genes)).astype(np.float64))
 
     # -- files ---------------------------------------------------------------------------------
     FORMAT = "learned-latency"
 
     def save(self, path: str | Path) -> None:
-        if self.model is None or self.weights is None:
+        if self.model is None:
             raise ValueError(f"the latency model for {self.device} is not fitted")
+        weights = None if self.weights is None else self.weights.tolist()
         document = {"format": self.FORMAT, "space": self.space.name, "device": self.device, "rounds": self.rounds,
-                    "seed": self.seed, "weights": self.weights.tolist(), "floor_ms": self.floor_ms,
+                    "seed": self.seed, "weights": weights, "floor_ms": self.floor_ms,
                     "booster": json.loads(self.model.save_raw(raw_format="json").decode())}
         Path(path).write_text(json.dumps(document) + "\n")
 
@@ -128,7 +142,8 @@ class LearnedLatency(CostModel):
             raise LatencyDataError(f"{path} names an unknown space {document.get('space')!r}")
         try:
             model = cls(SPACES[document["space"]], document["device"], document["rounds"], document["seed"])
-            model.weights, model.floor_ms = np.array(document["weights"], dtype=np.float64), document["floor_ms"]
+            weights, model.floor_ms = document["weights"], float(document["floor_ms"])
+            model.weights = None if weights is None else np.array(weights, dtype=np.float64)
             model.model = xgb.Booster()
             model.model.load_model(bytearray(json.dumps(document["booster"]).encode()))
         except (KeyError, TypeError, ValueError, xgb.core.XGBoostError):
