@@ -6,9 +6,9 @@ the share of them the table sum predicts within ±10 % (target: >= 95 % of 200),
 mean bias (a per-run overhead the per-layer sum misses would show as a negative bias), and the same
 for the learned model (a per-layer table fitted to whole-network measurements, then trees) fitted
 on --train other measured subnets. Test and training subnets are measured interleaved, so drift of
-a shared machine hits both alike. Last, it
-measures --recheck test subnets again and compares the two measurements the same way: how well
-this machine repeats itself bounds how well any predictor can match it.
+a shared machine hits both alike. Last, it measures --recheck test subnets again and compares the
+two measurements the same way: how well this machine repeats itself bounds how well any predictor
+can match it.
 
 Run (quiet machine): python benchmarks/latency_lut_local.py --resolutions 160 176 192 208 224 --subnets 200 --train 400
 Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --subnets 20 --train 40 --repeats 10

@@ -11,7 +11,10 @@
    overlap, launch overheads), as many trees as a held-out fifth of the measurements supports.
 
 The held-out fifth also decides whether the additive part is used at all: with a few hundred
-measurements its hundreds of weights follow the noise, and trees alone predict better.
+measurements its hundreds of weights follow the noise, and trees alone predict better. With fewer
+than two measurements per weight it is not tried (a linear program with as many unknowns as rows
+fits them exactly). For spaces other than OFA MobileNetV3 the table is one latency per choice of
+each gene.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ PARAMS = {"objective": "reg:absoluteerror", "max_depth": 6, "eta": 0.05, "subsam
           "colsample_bytree": 0.8, "tree_method": "hist", "nthread": 0}
 FLOOR = 0.1  # of the median latency: the least the additive part may predict, so its log is defined
 EARLY_STOP = 30
+ROWS_PER_WEIGHT = 2  # the least measurements per table weight for the table to be tried
 
 
 def layer_columns(space: SearchSpace, genes: np.ndarray) -> np.ndarray:
@@ -81,7 +85,8 @@ class LearnedLatency(CostModel):
         held_out = np.random.default_rng(self.seed).permutation(len(genes)) < max(1, len(genes) // 5)
         params = {**PARAMS, "seed": self.seed}
         trials = []
-        for additive in (True, False):
+        table_fits = (~held_out).sum() >= ROWS_PER_WEIGHT * columns.shape[1]
+        for additive in (True, False)[not table_fits:]:
             self._fit_additive(columns[~held_out], latency_ms[~held_out], additive)
             train = self._matrix(genes[~held_out], columns[~held_out], target[~held_out])
             check = self._matrix(genes[held_out], columns[held_out], target[held_out])
@@ -144,6 +149,9 @@ class LearnedLatency(CostModel):
             model = cls(SPACES[document["space"]], document["device"], document["rounds"], document["seed"])
             weights, model.floor_ms = document["weights"], float(document["floor_ms"])
             model.weights = None if weights is None else np.array(weights, dtype=np.float64)
+            width = layer_columns(model.space, model.space.gene_sizes[None] - 1).shape[1]
+            if model.weights is not None and model.weights.shape != (width,):
+                raise ValueError("table weights of the wrong length")
             model.model = xgb.Booster()
             model.model.load_model(bytearray(json.dumps(document["booster"]).encode()))
         except (KeyError, TypeError, ValueError, xgb.core.XGBoostError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from predictors.latency_learned import LearnedLatency
+from predictors.latency_learned import LearnedLatency, least_absolute_deviations
 from searchspaces import get_space
 
 W10 = get_space("ofa-mbv3-w1.0")
@@ -38,6 +38,28 @@ def test_measurement_spikes_do_not_move_the_prediction(help_rows: tuple[np.ndarr
     model = LearnedLatency(W10, "titan_rtx_64", rounds=300).fit(genes[:1000], spiked)
     relative = model.cost(genes[1000:]) / measured[1000:] - 1
     assert abs(np.median(relative)) < 0.03 and np.mean(np.abs(relative) <= 0.10) > 0.9
+
+
+def test_least_absolute_deviations_ignore_a_minority_of_outliers() -> None:
+    rng = np.random.default_rng(0)
+    columns = np.column_stack([np.ones(300), rng.random((300, 3))])
+    truth = np.array([2.0, 1.0, -0.5, 3.0])
+    latency = columns @ truth
+    latency[rng.random(300) < 0.2] += 5.0  # one-sided spikes on a fifth of the rows
+    assert np.allclose(least_absolute_deviations(columns, latency), truth, atol=1e-6)
+    assert least_absolute_deviations(np.ones((5, 1)), np.array([1.0, 2.0, 3.0, 10.0, 50.0]))[0] == pytest.approx(3.0)
+
+
+def test_a_saved_model_predicts_as_the_fitted_one(help_rows: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    genes, measured = help_rows
+    model = LearnedLatency(W10, "titan_rtx_64", rounds=100).fit(genes[:1000], measured[:1000])
+    assert model.weights is not None  # 800 training rows: the table is tried, and on batch 64 it helps
+    model.save(tmp_path / "model.json")
+    assert np.array_equal(LearnedLatency.load(tmp_path / "model.json").cost(genes[1000:]), model.cost(genes[1000:]))
+    small = LearnedLatency(W10, "titan_rtx_64", rounds=100).fit(genes[:100], measured[:100])
+    assert small.weights is None  # too few rows for 385 table weights: trees alone
+    small.save(tmp_path / "small.json")
+    assert np.array_equal(LearnedLatency.load(tmp_path / "small.json").cost(genes[1000:]), small.cost(genes[1000:]))
 
 
 def test_bad_training_data_and_unfitted_model_are_refused(help_rows: tuple[np.ndarray, np.ndarray]) -> None:
