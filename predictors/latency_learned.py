@@ -81,42 +81,41 @@ class LearnedLatency(CostModel):
         latency_ms = np.asarray(latency_ms, dtype=np.float64)
         if len(genes) < 10 or not (np.isfinite(latency_ms).all() and (latency_ms > 0).all()):
             raise ValueError("learned latency needs at least 10 archs with positive, finite latencies")
-        columns, target = layer_columns(self.space, genes), np.log(latency_ms)
-        held_out = np.random.default_rng(self.seed).permutation(len(genes)) < max(1, len(genes) // 5)
+        inputs, columns, target = features(self.space, genes), layer_columns(self.space, genes), np.log(latency_ms)
+        held_out = np.random.default_rng(self.seed).permutation(len(genes)) < len(genes) // 5
+        kept = ~held_out
         params = {**PARAMS, "seed": self.seed}
+        table_fits = kept.sum() >= ROWS_PER_WEIGHT * columns.shape[1]
         trials = []
-        table_fits = (~held_out).sum() >= ROWS_PER_WEIGHT * columns.shape[1]
-        for additive in (True, False)[not table_fits:]:
-            self._fit_additive(columns[~held_out], latency_ms[~held_out], additive)
-            train = self._matrix(genes[~held_out], columns[~held_out], target[~held_out])
-            check = self._matrix(genes[held_out], columns[held_out], target[held_out])
+        for additive in (True, False) if table_fits else (False,):
+            self._fit_additive(columns[kept], latency_ms[kept], additive)
+            train = self._matrix(inputs[kept], columns[kept], target[kept])
+            check = self._matrix(inputs[held_out], columns[held_out], target[held_out])
             probe = xgb.train(params, train, num_boost_round=self.rounds, evals=[(check, "held_out")],
                               early_stopping_rounds=EARLY_STOP, verbose_eval=False)
             trials.append((probe.best_score, additive, probe.best_iteration + 1))
         _, additive, rounds = min(trials)
         self._fit_additive(columns, latency_ms, additive)
-        self.model = xgb.train(params, self._matrix(genes, columns, target), num_boost_round=rounds)
+        self.model = xgb.train(params, self._matrix(inputs, columns, target), num_boost_round=rounds)
         return self
 
     def _fit_additive(self, columns: np.ndarray, latency_ms: np.ndarray, use: bool) -> None:
         self.weights = least_absolute_deviations(columns, latency_ms) if use else None
         self.floor_ms = FLOOR * float(np.median(latency_ms))
 
-    def _matrix(self, genes: np.ndarray, columns: np.ndarray | None = None,
-                label: np.ndarray | None = None) -> xgb.DMatrix:
+    def _matrix(self, inputs: np.ndarray, columns: np.ndarray | None, label: np.ndarray | None = None) -> xgb.DMatrix:
         """The trees' inputs: the GBDT predictor's features and, with the additive part, the log of its
         prediction, which is also where the trees start."""
-        inputs = features(self.space, genes)
         if self.weights is None:
             return xgb.DMatrix(inputs, label=label)
-        columns = layer_columns(self.space, genes) if columns is None else columns
         start = np.log(np.maximum(columns @ self.weights, self.floor_ms))
         return xgb.DMatrix(np.column_stack([inputs, start]), label=label, base_margin=start)
 
     def cost(self, genes: np.ndarray) -> np.ndarray:
         if self.model is None:
             raise ValueError(f"the latency model for {self.device} is not fitted")
-        return np.exp(self.model.predict(self._matrix(genes)).astype(np.float64))
+        columns = None if self.weights is None else layer_columns(self.space, genes)
+        return np.exp(self.model.predict(self._matrix(features(self.space, genes), columns)).astype(np.float64))
 
     # -- files ---------------------------------------------------------------------------------
     FORMAT = "learned-latency"
