@@ -34,7 +34,7 @@ class DynamicConv(nn.Module):
         self.active_out = max_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.conv.weight[:self.active_out, :x.shape[1]])
+        return pointwise(x, self.conv.weight[:self.active_out, :x.shape[1]])
 
 
 class DynamicDepthwise(nn.Module):
@@ -105,6 +105,22 @@ def depthwise_as_matmul(x: torch.Tensor, weight: torch.Tensor, stride: int) -> t
     return out.reshape(n, channels, -(-height // stride), -(-width // stride))
 
 
+def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias)`` for a 1x1 ``weight``. On a CPU, maps of up to 2x2 go through a
+    matrix product over channels-last pixels: CPU convolution's backward is 1.4-3x slower there
+    (squeeze-excite, the 1x1 head and CIFAR's last stages); from 4x4 up the convolution is as fast or faster."""
+    if x.device.type != "cpu" or x.shape[-2] * x.shape[-1] > 4:
+        return F.conv2d(x, weight, bias)
+    return F.linear(x.permute(0, 2, 3, 1), weight.flatten(1), bias).permute(0, 3, 1, 2)
+
+
+class PointwiseConv(nn.Conv2d):
+    """A 1x1 ``nn.Conv2d`` (same parameters) computed by :func:`pointwise`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pointwise(x, self.weight, self.bias)
+
+
 class DynamicBatchNorm(nn.Module):
     """Batch norm over the first channels of the largest layer (running statistics shared)."""
 
@@ -138,8 +154,8 @@ class DynamicSqueezeExcite(nn.Module):
         channels = x.shape[1]
         mid = make_divisible(channels // 4)
         reduce, expand = self.fc.reduce, self.fc.expand
-        scale = F.relu(F.conv2d(x.mean((2, 3), keepdim=True), reduce.weight[:mid, :channels], reduce.bias[:mid]))
-        scale = F.hardsigmoid(F.conv2d(scale, expand.weight[:channels, :mid], expand.bias[:channels]))
+        scale = F.relu(pointwise(x.mean((2, 3), keepdim=True), reduce.weight[:mid, :channels], reduce.bias[:mid]))
+        scale = F.hardsigmoid(pointwise(scale, expand.weight[:channels, :mid], expand.bias[:channels]))
         return x * scale
 
 
@@ -204,8 +220,9 @@ class Classifier(nn.Module):
 def conv_layer(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, bn: bool = True,
                act: str | None = None) -> nn.Sequential:
     """OFA's ``ConvLayer``: ``conv``, then ``bn`` and ``act`` where present."""
-    layers: OrderedDict[str, nn.Module] = OrderedDict(
-        conv=nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False))
+    conv = PointwiseConv(c_in, c_out, 1, bias=False) if kernel == stride == groups == 1 else nn.Conv2d(
+        c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False)
+    layers: OrderedDict[str, nn.Module] = OrderedDict(conv=conv)
     if bn:
         layers["bn"] = nn.BatchNorm2d(c_out)
     if act:
