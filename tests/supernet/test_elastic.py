@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet
-from nas.supernet.elastic import ElasticMobileNetV3, depthwise_as_matmul
+from nas.supernet.elastic import ElasticMobileNetV3, depthwise_as_matmul, pointwise
 from nas.supernet.extract import extract_subnet
 from searchspaces import get_space
 
@@ -165,4 +165,24 @@ def test_depthwise_on_small_maps_equals_the_convolution(size: int, kernel: int, 
     assert torch.allclose(actual, expected, atol=1e-12)
     for got, want in zip(torch.autograd.grad((actual ** 2).sum(), (x, weight)),
                          torch.autograd.grad((expected ** 2).sum(), (x, weight))):
+        assert torch.allclose(got, want, atol=1e-10)
+
+
+@pytest.mark.parametrize(("size", "bias", "channels_last"),
+                         [(1, True, False), (1, False, True), (2, True, True), (2, False, False), (4, True, True)])
+def test_pointwise_on_small_maps_equals_the_convolution(size: int, bias: bool, channels_last: bool) -> None:
+    generator = torch.Generator().manual_seed(size)
+    x = torch.randn(3, 6, size, size, dtype=torch.float64, generator=generator)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    weight = torch.randn(4, 6, 1, 1, dtype=torch.float64, generator=generator, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, generator=generator, requires_grad=True) if bias else None
+    inputs = (x, weight, b) if bias else (x, weight)
+    expected = F.conv2d(x, weight, b)
+    actual = pointwise(x, weight, b)
+    assert actual.shape == expected.shape
+    assert torch.allclose(actual, expected, atol=1e-12)
+    for got, want in zip(torch.autograd.grad((actual ** 2).sum(), inputs),
+                         torch.autograd.grad((expected ** 2).sum(), inputs)):
         assert torch.allclose(got, want, atol=1e-10)
