@@ -2,7 +2,7 @@
 
 OFA's released files load as they are; the newer OFA code names a block's layer ``conv`` instead of
 ``mobile_inverted_conv`` and DataParallel prefixes ``module.``, and both spellings are accepted.
-Our own files add ``nas`` (space, classes, input size, normalization) and, while training,
+Our own files add ``nas`` (space and its stage strides, classes, input size, normalization) and, while training,
 ``training`` (epoch, settings, optimizer and schedule state) for ``--resume``.
 """
 
@@ -73,6 +73,7 @@ def load_supernet(path: str | Path, space_name: str | None = None) -> tuple[Elas
     classifier = checkpoint.state_dict.get("classifier.linear.weight")
     if classifier is not None and classifier.shape[0] != space.n_classes:
         space = with_classes(space, classifier.shape[0])
+    check_layout(checkpoint, space, path)
     net = ElasticMobileNetV3(space)
     expected = net.state_dict()
     missing = sorted(expected.keys() - checkpoint.state_dict.keys())
@@ -87,6 +88,14 @@ def load_supernet(path: str | Path, space_name: str | None = None) -> tuple[Elas
                        f"{tuple(checkpoint.state_dict[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")
     net.load_state_dict(checkpoint.state_dict)
     return net.eval(), checkpoint
+
+
+def check_layout(checkpoint: Checkpoint, space: OFAMobileNetV3Space, path: str | Path) -> None:
+    """Strides change no tensor shape, so a checkpoint of another layout would load and compute wrongly."""
+    recorded = checkpoint.meta.get("stage_strides")
+    if recorded is not None and tuple(recorded) != space.stage_strides:
+        raise NasError(f"{path} was trained with stage strides {tuple(recorded)}; {space.name} now has "
+                       f"{space.stage_strides}, so its weights do not fit")
 
 
 def with_classes(space: OFAMobileNetV3Space, n_classes: int) -> OFAMobileNetV3Space:

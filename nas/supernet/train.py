@@ -24,7 +24,7 @@ from torch import nn
 
 from nas.errors import NasError
 from nas.supernet import SCHEDULES
-from nas.supernet.checkpoint import load_checkpoint, save_checkpoint, with_classes
+from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoint, with_classes
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
@@ -139,7 +139,8 @@ class SupernetTrainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
-        return {"space": self.space.name, "n_classes": len(self.data.classes), "classes": self.data.classes,
+        return {"space": self.space.name, "stage_strides": list(self.space.stage_strides),
+                "n_classes": len(self.data.classes), "classes": self.data.classes,
                 "resolution": int(self.data.train.images.shape[-1]), "mean": self.mean, "std": self.std}
 
     def save(self, path: Path) -> None:
@@ -149,6 +150,7 @@ class SupernetTrainer:
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path)
+        check_layout(checkpoint, self.space, path)
         training = checkpoint.training
         if training is None:
             raise NasError(f"{path} holds weights only, no training state to resume")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nas.errors import NasError
+from nas.supernet.checkpoint import load_supernet
 from nas.supernet.data import load_image_dataset
 from nas.supernet.train import (
     SupernetTrainer,
@@ -19,7 +20,7 @@ from nas.supernet.train import (
     train_supernet,
 )
 from searchspaces import get_space
-from searchspaces.ofa_mbv3 import N_BLOCKS
+from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
 SPACE = get_space("ofa-mbv3-w1.0-cifar10")
 
@@ -62,6 +63,18 @@ def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> 
     trainer.save(tmp_path / "run.pt")
     with pytest.raises(NasError, match=r"other settings \(epochs, lr\)"):
         SupernetTrainer(SPACE, small_data, config(epochs=3, lr=0.2)).resume(tmp_path / "run.pt")
+
+
+def test_a_checkpoint_of_another_stride_layout_is_refused(small_data, tmp_path: Path) -> None:
+    other = OFAMobileNetV3Space(SPACE.name, SPACE.width_mult, SPACE.resolutions, (2, 2, 2, 1, 1), SPACE.n_classes)
+    SupernetTrainer(other, small_data, config(epochs=1)).save(tmp_path / "old.pt")
+    layout = r"stage strides \(2, 2, 2, 1, 1\)"
+    with pytest.raises(NasError, match=layout):
+        load_supernet(tmp_path / "old.pt")
+    with pytest.raises(NasError, match=layout):
+        SupernetTrainer(SPACE, small_data, config(epochs=1)).resume(tmp_path / "old.pt")
+    SupernetTrainer(SPACE, small_data, config(epochs=1)).save(tmp_path / "same.pt")
+    assert load_supernet(tmp_path / "same.pt")[1].meta["stage_strides"] == list(SPACE.stage_strides)
 
 
 def test_training_lowers_the_loss_on_the_training_images(small_data) -> None:
