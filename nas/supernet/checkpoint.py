@@ -2,8 +2,8 @@
 
 OFA's released files load as they are; the newer OFA code names a block's layer ``conv`` instead of
 ``mobile_inverted_conv`` and DataParallel prefixes ``module.``, and both spellings are accepted.
-Our own files add ``nas`` (space and its stage strides, classes, input size, normalization) and, while training,
-``training`` (epoch, settings, optimizer and schedule state) for ``--resume``.
+Our own files add ``nas`` (space and its stage strides, classes, input size, normalization) and,
+while training, ``training`` (epoch, settings, optimizer and schedule state) for ``--resume``.
 """
 
 from __future__ import annotations
