@@ -5,9 +5,9 @@ well inherited weights rank 50 random subnets.
 
 1. Throughput: images/s of a training step of the largest subnet alone and of a sandwich step
    (largest + smallest + 2 random subnets), measured on fresh weights over ``--throughput-steps`` steps.
-2. Training: the number of epochs whose measured cost fits ``--minutes`` (sandwich steps plus the
-   per-epoch test of the largest and smallest subnets), then a real run of that many epochs,
-   timed end to end.
+2. Training: the number of epochs whose measured cost fits ``--minutes`` (each epoch's steps at the
+   rate measured for its phase of ``--schedule``, plus the per-epoch test of the largest and
+   smallest subnets), then a real run of that many epochs, timed end to end.
 3. Evaluation: the largest, the smallest and ``--subnets`` random subnets with inherited weights,
    batch norm recalibrated on 2,000 training images, on all 10,000 test images; Kendall tau of
    accuracy against MACs.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -29,8 +28,9 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
+from nas.supernet import SCHEDULES
 from nas.supernet.data import load_image_dataset
-from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets, train_supernet
+from nas.supernet.train import SupernetTrainer, TrainConfig, elastic_dimensions, sample_subnets, train_supernet
 from searchspaces import get_space
 
 SPACE = "ofa-mbv3-w1.0-cifar10"
@@ -38,12 +38,13 @@ DEFAULT_DATA = Path(os.environ.get("NAS_DATA_DIR", "../shared/data")) / "images"
 EPOCH_TEST_IMAGES = 2000  # the per-epoch test of largest and smallest, as train_supernet runs it
 
 
-def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> float:
-    """Images/s of training steps with the largest plus ``subnets_per_step - 1`` further subnets."""
+def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int,
+              elastic: tuple[bool, bool, bool] = (True, True, True)) -> float:
+    """Images/s of training steps with the largest plus ``subnets_per_step - 1`` further subnets, which
+    shrink only in the ``elastic`` (kernel, depth, expand) dimensions."""
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
     train, batch = trainer.data.train, trainer.config.batch_size
-    elastic = (True, True, True)
 
     def one_step() -> None:
         index = torch.randint(0, len(train.labels), (batch,), generator=generator)
@@ -59,6 +60,11 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> fl
     return steps * batch / (time.perf_counter() - start)
 
 
+def run_seconds(epochs: int, schedule: str, epoch_seconds: dict[tuple[bool, bool, bool], float]) -> float:
+    """Estimated time of ``epochs`` epochs of ``schedule``, each at its phase's measured cost."""
+    return sum(epoch_seconds[elastic_dimensions(schedule, e, epochs)] for e in range(epochs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -68,6 +74,8 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=50)
     parser.add_argument("--throughput-steps", type=int, default=20)
     parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
+                        help="sandwich (default) or OFA's progressive shrinking")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step; the peak lr scales with it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -91,17 +99,27 @@ def main() -> None:
     epoch_test_s = time.perf_counter() - start
     print(f"throughput: largest subnet alone {largest_rate:.1f} images/s; sandwich step (4 subnets) "
           f"{sandwich_rate:.1f} images/s; a sandwich step costs {largest_rate / sandwich_rate:.2f}x a largest step")
-    recipe_rate = sandwich_rate
-    if args.random_subnets != 2:  # the run's own steps size the run
-        recipe_rate = step_rate(probe, 2 + args.random_subnets, args.throughput_steps)
-        print(f"the run's step ({2 + args.random_subnets} subnets): {recipe_rate:.1f} images/s")
-    epoch_s = len(data.train.labels) / recipe_rate + epoch_test_s
+    phases = sorted({elastic_dimensions(args.schedule, e, 4) for e in range(4)})
+    epoch_seconds = {}
+    for elastic in phases:  # each phase of the run's schedule, at the run's subnets per step
+        if not any(elastic):
+            rate = largest_rate
+        elif elastic == (True, True, True) and args.random_subnets == 2:
+            rate = sandwich_rate
+        else:
+            rate = step_rate(probe, 2 + args.random_subnets, args.throughput_steps, elastic)
+            print(f"the run's step (elastic kernel, depth, expand: {elastic}): {rate:.1f} images/s")
+        epoch_seconds[elastic] = len(data.train.labels) / rate + epoch_test_s
     del probe
-    epochs = args.epochs or max(1, math.floor(args.minutes * 60 / epoch_s))
-    print(f"estimated {epoch_s / 60:.1f} min per epoch -> training {epochs} epochs")
+    epochs = args.epochs or 1
+    while not args.epochs and run_seconds(epochs + 1, args.schedule, epoch_seconds) <= args.minutes * 60:
+        epochs += 1
+    print(f"estimated {run_seconds(epochs, args.schedule, epoch_seconds) / 60:.1f} min for {epochs} epochs "
+          f"of the {args.schedule} schedule")
 
     trainer = SupernetTrainer(space, data, TrainConfig(epochs=epochs, batch_size=args.batch_size,
-                                                        random_subnets=args.random_subnets, seed=args.seed))
+                                                        random_subnets=args.random_subnets,
+                                                        schedule=args.schedule, seed=args.seed))
     start = time.perf_counter()
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
         f"  epoch {r.epoch}/{epochs} at {(time.perf_counter() - start) / 60:.1f} min: loss {r.loss:.3f}, "
@@ -126,7 +144,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
-            "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate, "epochs": epochs,
+            "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
+            "epochs": epochs,
             "train_minutes": train_minutes, "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}
                        for g, m, a in zip(genes, macs, accs)],
