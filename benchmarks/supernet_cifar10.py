@@ -65,6 +65,14 @@ def run_seconds(epochs: int, schedule: str, epoch_seconds: dict[tuple[bool, bool
     return sum(epoch_seconds[elastic_dimensions(schedule, e, epochs)] for e in range(epochs))
 
 
+def epochs_within(minutes: float, schedule: str, epoch_seconds: dict[tuple[bool, bool, bool], float]) -> int:
+    """The most epochs (at least one) whose estimated time fits in ``minutes``."""
+    epochs = 1
+    while run_seconds(epochs + 1, schedule, epoch_seconds) <= minutes * 60:
+        epochs += 1
+    return epochs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -111,9 +119,7 @@ def main() -> None:
             print(f"the run's step (elastic kernel, depth, expand: {elastic}): {rate:.1f} images/s")
         epoch_seconds[elastic] = len(data.train.labels) / rate + epoch_test_s
     del probe
-    epochs = args.epochs or 1
-    while not args.epochs and run_seconds(epochs + 1, args.schedule, epoch_seconds) <= args.minutes * 60:
-        epochs += 1
+    epochs = args.epochs or epochs_within(args.minutes, args.schedule, epoch_seconds)
     print(f"estimated {run_seconds(epochs, args.schedule, epoch_seconds) / 60:.1f} min for {epochs} epochs "
           f"of the {args.schedule} schedule")
 
@@ -145,8 +151,8 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
             "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
-            "epochs": epochs,
-            "train_minutes": train_minutes, "largest": accuracy["largest"], "smallest": accuracy["smallest"],
+            "epochs": epochs, "train_minutes": train_minutes,
+            "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}
                        for g, m, a in zip(genes, macs, accs)],
             "kendall_tau": tau}, indent=1))
