@@ -2,10 +2,9 @@
 
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
 subnets on the largest one's softened predictions of the same batch, and applies the summed
-gradients once. The random subnets draw each gene uniformly, or (``sampler="balanced"``) so that
-every level of it is trained equally often. ``schedule="progressive"`` follows OFA's progressive
-shrinking instead: the first quarter of the epochs trains the largest subnet alone, then kernel
-size, depth and expand ratio become elastic in turn. A checkpoint is written after every epoch; a run resumed from one
+gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
+quarter of the epochs trains the largest subnet alone, then kernel size, depth and expand ratio
+become elastic in turn. A checkpoint is written after every epoch; a run resumed from one
 continues bit for bit as if it had not stopped (every random stream is seeded per epoch).
 """
 
@@ -24,12 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.errors import NasError
-from nas.supernet import SAMPLERS, SCHEDULES
+from nas.supernet import SCHEDULES
 from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoint, with_classes
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
-from searchspaces.base import GENE_DTYPE
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
 
@@ -42,7 +40,6 @@ class TrainConfig:
     label_smoothing: float = 0.1
     random_subnets: int = 2
     schedule: str = "sandwich"
-    sampler: str = "uniform"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -50,8 +47,6 @@ class TrainConfig:
             raise NasError("epochs and batch size must be positive, random subnets not negative")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        if self.sampler not in SAMPLERS:
-            raise NasError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
 
 
 @dataclass
@@ -71,32 +66,12 @@ def elastic_dimensions(schedule: str, epoch: int, epochs: int) -> tuple[bool, bo
     return phase >= 1, phase >= 2, phase >= 3
 
 
-def balanced_level_probabilities(levels: int, n_random: int) -> np.ndarray:
-    """Per-level draw probabilities for the random subnets of a step such that, counting the largest
-    and smallest subnets too, every level of a gene is trained equally often. A uniform draw with 2
-    random subnets trains a middle level (expand 4) 2/3 times a step against 5/3 for each extreme, and
-    a 60-minute CIFAR run left expand 4 no better than expand 3 (tau of MACs and accuracy 0.13)."""
-    if levels == 1:
-        return np.ones(1)
-    extreme = max(0.0, (n_random + 2 - levels) / (levels * n_random))
-    middle = (1 - 2 * extreme) / (levels - 2) if levels > 2 else 0.0
-    return np.array([extreme, *[middle] * (levels - 2), extreme])
-
-
-def sample_genes(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int, sampler: str) -> np.ndarray:
-    """``n`` random archs, each gene drawn uniformly or with ``balanced_level_probabilities``."""
-    if sampler == "uniform":
-        return space.sample(n, rng)
-    columns = [rng.choice(size, size=n, p=balanced_level_probabilities(int(size), n)) for size in space.gene_sizes]
-    return space.canonical(np.stack(columns, 1).astype(GENE_DTYPE))
-
-
 def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
-                   elastic: tuple[bool, bool, bool], sampler: str = "uniform") -> list[np.ndarray]:
+                   elastic: tuple[bool, bool, bool]) -> list[np.ndarray]:
     """The smallest and ``n`` random subnets allowed by ``elastic`` (frozen dimensions at their largest)."""
     largest = space.gene_sizes - 1
     smallest = np.zeros_like(largest)
-    genes = np.vstack([smallest, sample_genes(space, rng, n, sampler)]) if n else smallest[None]
+    genes = np.vstack([smallest, space.sample(n, rng)]) if n else smallest[None]
     kernel, depth, expand = elastic
     columns = (slice(0, N_BLOCKS), slice(2 * N_BLOCKS, -1), slice(N_BLOCKS, 2 * N_BLOCKS))
     for allowed, column in zip((kernel, depth, expand), columns):
@@ -180,8 +155,7 @@ class SupernetTrainer:
         if training is None:
             raise NasError(f"{path} holds weights only, no training state to resume")
         if training["config"] != asdict(self.config):
-            ours, theirs = asdict(self.config), training["config"]
-            changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+            changed = sorted(k for k, v in training["config"].items() if asdict(self.config).get(k) != v)
             raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
         self.net.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(training["optimizer"])
@@ -237,7 +211,7 @@ class SupernetTrainer:
             images = self.normalize(augment(train.images[index], generator)).to(
                 self.device, memory_format=self.memory_format)
             labels = train.labels[index].to(self.device)
-            subnets = sample_subnets(self.space, rng, config.random_subnets, elastic, config.sampler)
+            subnets = sample_subnets(self.space, rng, config.random_subnets, elastic)
             loss, right = self.train_step(images, labels, subnets)
             total_loss += loss * len(index)
             correct += right

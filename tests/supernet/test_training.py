@@ -15,7 +15,6 @@ from nas.supernet.train import (
     SupernetTrainer,
     TrainConfig,
     augment,
-    balanced_level_probabilities,
     elastic_dimensions,
     sample_subnets,
     train_supernet,
@@ -64,8 +63,6 @@ def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> 
     trainer.save(tmp_path / "run.pt")
     with pytest.raises(NasError, match=r"other settings \(epochs, lr\)"):
         SupernetTrainer(SPACE, small_data, config(epochs=3, lr=0.2)).resume(tmp_path / "run.pt")
-    with pytest.raises(NasError, match=r"other settings \(sampler\)"):
-        SupernetTrainer(SPACE, small_data, config(epochs=1, sampler="balanced")).resume(tmp_path / "run.pt")
 
 
 def test_a_checkpoint_of_another_stride_layout_is_refused(small_data, tmp_path: Path) -> None:
@@ -110,33 +107,6 @@ def test_progressive_shrinking_unfreezes_kernel_then_depth_then_expand() -> None
         assert (genes[N_BLOCKS:] == largest[N_BLOCKS:]).all()  # expand and depth at their largest
     smallest, *random = sample_subnets(SPACE, rng, 5, (True, True, True))
     assert (smallest == 0).all() and len(random) == 5
-
-
-@pytest.mark.parametrize("n_random", [2, 3, 4])
-def test_balanced_probabilities_give_every_level_the_same_exposure_per_step(n_random: int) -> None:
-    p = balanced_level_probabilities(3, n_random)
-    exposure = n_random * p + [1, 0, 1]  # the smallest and the largest take the extremes every step
-    assert p.sum() == pytest.approx(1) and exposure == pytest.approx([(n_random + 2) / 3] * 3)
-    assert balanced_level_probabilities(3, 1) == pytest.approx([0, 1, 0])  # as close as one subnet gets
-    assert balanced_level_probabilities(2, 2) == pytest.approx([0.5, 0.5])
-
-
-def test_balanced_sampling_trains_each_kernel_and_expand_ratio_a_third_of_the_time() -> None:
-    rng = np.random.default_rng(0)
-    always_active = [4 * stage for stage in range(5)]  # a stage's first block: kernel, then expand gene
-    columns = always_active + [N_BLOCKS + c for c in always_active]
-    counts = {"uniform": np.zeros(3), "balanced": np.zeros(3)}
-    for sampler, count in counts.items():
-        for _ in range(1000):
-            subnets = [*sample_subnets(SPACE, rng, 2, (True, True, True), sampler), SPACE.gene_sizes - 1]
-            count += np.bincount(np.vstack(subnets)[:, columns].ravel(), minlength=3)
-    assert counts["balanced"] / counts["balanced"].sum() == pytest.approx([1 / 3] * 3, abs=0.01)
-    assert counts["uniform"][1] / counts["uniform"].sum() == pytest.approx(1 / 6, abs=0.01)  # (2/3) / 4 subnets
-
-
-def test_an_unknown_sampler_is_refused() -> None:
-    with pytest.raises(NasError, match="unknown sampler 'even'"):
-        config(sampler="even")
 
 
 def test_augmentation_is_a_crop_of_the_padded_image_possibly_mirrored() -> None:
