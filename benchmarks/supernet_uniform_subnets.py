@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
+from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet
 from nas.supernet.evaluate import evaluate_subnet, load_dataset_of, trained_normalize
 from searchspaces.ofa_mbv3 import DEPTHS, EXPANDS, KERNELS, N_BLOCKS, N_STAGES
@@ -37,10 +38,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
 
-    net, checkpoint = load_supernet(args.supernet)
+    try:
+        net, checkpoint = load_supernet(args.supernet)
+        normalize = trained_normalize(checkpoint, args.supernet)  # refuses OFA's files, which record no data
+        data = load_dataset_of(checkpoint, args.data, checkpoint.meta["resolution"])
+    except NasError as error:
+        raise SystemExit(f"supernet_uniform_subnets.py: {error}") from None
     space = net.space
-    data = load_dataset_of(checkpoint, args.data, checkpoint.meta["resolution"])
-    normalize = trained_normalize(checkpoint, args.supernet)
     start = time.perf_counter()
     choices = list(itertools.product(range(3), repeat=3))
     genes = np.array([uniform_genes(*choice) for choice in choices])
