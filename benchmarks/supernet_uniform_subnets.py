@@ -3,28 +3,26 @@ every block), which isolates each choice's effect from the mixing in random subn
 
     python benchmarks/supernet_uniform_subnets.py /tmp/cifar-supernet.pt
 
-Prints each subnet's accuracy with inherited weights (batch norm recalibrated on 2,000 training
-images, all 10,000 test images), grouped by kernel and expand ratio, and Kendall tau of accuracy
-against MACs over the 27.
+Prints each subnet's accuracy with inherited weights, evaluated as the CIFAR benchmark does (batch
+norm recalibrated on 2,000 training images, all 10,000 test images), grouped by kernel and expand
+ratio, and Kendall tau of accuracy against MACs over the 27.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import kendalltau
+from supernet_cifar10 import DEFAULT_DATA
 
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet
 from nas.supernet.evaluate import evaluate_subnet, load_dataset_of, trained_normalize
 from searchspaces.ofa_mbv3 import DEPTHS, EXPANDS, KERNELS, N_BLOCKS, N_STAGES
-
-DEFAULT_DATA = Path(os.environ.get("NAS_DATA_DIR", "../shared/data")) / "images" / "cifar10_jpg.tar.gz"
 
 
 def uniform_genes(kernel: int, expand: int, depth: int) -> np.ndarray:
@@ -46,13 +44,13 @@ def main() -> None:
         raise SystemExit(f"supernet_uniform_subnets.py: {error}") from None
     space = net.space
     start = time.perf_counter()
-    choices = list(itertools.product(range(3), repeat=3))
+    choices = list(itertools.product(range(len(KERNELS)), range(len(EXPANDS)), range(len(DEPTHS))))
     genes = np.array([uniform_genes(*choice) for choice in choices])
     accuracy = {c: evaluate_subnet(net, g, data.train, data.test, normalize) for c, g in zip(choices, genes)}
     print(f"27 uniform subnets in {(time.perf_counter() - start) / 60:.1f} min; accuracy at depth "
           f"{' / '.join(map(str, DEPTHS))}:")
-    for k, e in itertools.product(range(3), range(3)):
-        cells = " / ".join(f"{accuracy[(k, e, d)]:.2%}" for d in range(3))
+    for k, e in itertools.product(range(len(KERNELS)), range(len(EXPANDS))):
+        cells = " / ".join(f"{accuracy[(k, e, d)]:.2%}" for d in range(len(DEPTHS)))
         print(f"  kernel {KERNELS[k]} expand {EXPANDS[e]}: {cells}")
     tau = kendalltau(space.macs(genes), [accuracy[c] for c in choices]).statistic
     print(f"Kendall tau(MACs, accuracy) over the 27: {tau:.3f}")
