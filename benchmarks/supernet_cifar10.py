@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from nas.supernet import SAMPLERS, SCHEDULES
+from nas.supernet import SCHEDULES
 from nas.supernet.data import load_image_dataset
 from nas.supernet.train import SupernetTrainer, TrainConfig, elastic_dimensions, sample_subnets, train_supernet
 from searchspaces import get_space
@@ -39,9 +39,9 @@ EPOCH_TEST_IMAGES = 2000  # the per-epoch test of largest and smallest, as train
 
 
 def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int,
-              elastic: tuple[bool, bool, bool] = (True, True, True), sampler: str = "uniform") -> float:
+              elastic: tuple[bool, bool, bool] = (True, True, True)) -> float:
     """Images/s of training steps with the largest plus ``subnets_per_step - 1`` further subnets, which
-    shrink only in the ``elastic`` (kernel, depth, expand) dimensions and are drawn by ``sampler``."""
+    shrink only in the ``elastic`` (kernel, depth, expand) dimensions."""
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
     train, batch = trainer.data.train, trainer.config.batch_size
@@ -49,8 +49,7 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int,
     def one_step() -> None:
         index = torch.randint(0, len(train.labels), (batch,), generator=generator)
         images = trainer.normalize(train.images[index]).to(trainer.device, memory_format=trainer.memory_format)
-        subnets = (sample_subnets(trainer.space, rng, subnets_per_step - 2, elastic, sampler)
-                   if subnets_per_step > 1 else [])
+        subnets = sample_subnets(trainer.space, rng, subnets_per_step - 2, elastic) if subnets_per_step > 1 else []
         trainer.train_step(images, train.labels[index].to(trainer.device), subnets)  # .item() in it syncs a GPU
 
     for _ in range(2):  # warm-up
@@ -85,8 +84,6 @@ def main() -> None:
     parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
                         help="sandwich (default) or OFA's progressive shrinking")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="uniform",
-                        help="how random subnets draw each choice: uniform (default) or mixed-pairs")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step; the peak lr scales with it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -115,12 +112,11 @@ def main() -> None:
     for elastic in phases:  # each phase of the run's schedule, at the run's subnets per step
         if not any(elastic):
             rate = largest_rate
-        elif elastic == (True, True, True) and args.random_subnets == 2 and args.sampler == "uniform":
+        elif elastic == (True, True, True) and args.random_subnets == 2:
             rate = sandwich_rate
         else:
-            rate = step_rate(probe, 2 + args.random_subnets, args.throughput_steps, elastic, args.sampler)
-            print(f"the run's step (elastic kernel, depth, expand: {elastic}; {args.sampler} sampler): "
-                  f"{rate:.1f} images/s")
+            rate = step_rate(probe, 2 + args.random_subnets, args.throughput_steps, elastic)
+            print(f"the run's step (elastic kernel, depth, expand: {elastic}): {rate:.1f} images/s")
         epoch_seconds[elastic] = len(data.train.labels) / rate + epoch_test_s
     del probe
     epochs = args.epochs or epochs_within(args.minutes, args.schedule, epoch_seconds)
@@ -129,8 +125,7 @@ def main() -> None:
 
     trainer = SupernetTrainer(space, data, TrainConfig(epochs=epochs, batch_size=args.batch_size,
                                                         random_subnets=args.random_subnets,
-                                                        schedule=args.schedule, sampler=args.sampler,
-                                                        seed=args.seed))
+                                                        schedule=args.schedule, seed=args.seed))
     start = time.perf_counter()
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
         f"  epoch {r.epoch}/{epochs} at {(time.perf_counter() - start) / 60:.1f} min: loss {r.loss:.3f}, "
@@ -155,8 +150,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
-            "schedule": args.schedule, "sampler": args.sampler,
-            "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
+            "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
             "epochs": epochs, "train_minutes": train_minutes,
             "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli.options import json_value, positive_float, positive_int, space_names
-from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS, SAMPLERS, SCHEDULES
+from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS, SCHEDULES
 
 CIFAR_SPACE = "ofa-mbv3-w1.0-cifar10"
 
@@ -36,10 +36,6 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--random-subnets", type=int, default=2, metavar="N",
                         help="random subnets per step besides the largest and smallest (default 2)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="uniform",
-                        help="how random subnets draw their choices: uniform (default), or mixed-pairs, which "
-                             "draws each block's (kernel, expand) pair from those the largest and smallest "
-                             "subnets do not train")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
     parser.add_argument("--workers", type=positive_int, metavar="N",
@@ -105,8 +101,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         random_subnets=args.random_subnets, schedule=args.schedule, sampler=args.sampler,
-                         seed=args.seed)
+                         random_subnets=args.random_subnets, schedule=args.schedule, seed=args.seed)
     workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
     if workers:
         from nas.supernet.distributed import train_on_ray

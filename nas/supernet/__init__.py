@@ -4,6 +4,5 @@ Only names the command line needs at parse time live here, so ``nas --help`` doe
 """
 
 SCHEDULES = ("sandwich", "progressive")
-SAMPLERS = ("uniform", "mixed-pairs")
 EXPORT_FORMATS = ("onnx", "torchscript", "pt")
 CALIBRATION_IMAGES = 2000  # training images for batch-norm recalibration before evaluating a subnet

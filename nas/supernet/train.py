@@ -2,12 +2,10 @@
 
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
 subnets on the largest one's softened predictions of the same batch, and applies the summed
-gradients once. The random subnets draw each gene uniformly, or (``sampler="mixed-pairs"``) each
-block's kernel and expand ratio from the pairs the largest and smallest do not train.
-``schedule="progressive"`` follows OFA's progressive shrinking instead: the first quarter of the
-epochs trains the largest subnet alone, then kernel size, depth and expand ratio become elastic in
-turn. A checkpoint is written after every epoch; a run resumed from one continues bit for bit as if
-it had not stopped (every random stream is seeded per epoch).
+gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
+quarter of the epochs trains the largest subnet alone, then kernel size, depth and expand ratio
+become elastic in turn. A checkpoint is written after every epoch; a run resumed from one
+continues bit for bit as if it had not stopped (every random stream is seeded per epoch).
 """
 
 from __future__ import annotations
@@ -25,12 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.errors import NasError
-from nas.supernet import SAMPLERS, SCHEDULES
+from nas.supernet import SCHEDULES
 from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoint, with_classes
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
-from searchspaces.base import GENE_DTYPE
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
 
@@ -43,7 +40,6 @@ class TrainConfig:
     label_smoothing: float = 0.1
     random_subnets: int = 2
     schedule: str = "sandwich"
-    sampler: str = "uniform"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -51,8 +47,6 @@ class TrainConfig:
             raise NasError("epochs and batch size must be positive, random subnets not negative")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
-        if self.sampler not in SAMPLERS:
-            raise NasError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
 
 
 @dataclass
@@ -72,26 +66,12 @@ def elastic_dimensions(schedule: str, epoch: int, epochs: int) -> tuple[bool, bo
     return phase >= 1, phase >= 2, phase >= 3
 
 
-def sample_genes(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int, sampler: str) -> np.ndarray:
-    """``n`` random archs. ``mixed-pairs`` draws each block's (kernel, expand) pair from the 7 pairs other
-    than (smallest, smallest) and (largest, largest), which the sandwich's smallest and largest subnets
-    already train every step; a uniform draw spends 2 of its 9 chances per block on those two."""
-    genes = space.sample(n, rng)
-    if sampler == "mixed-pairs":
-        kernels, expands = int(space.gene_sizes[0]), int(space.gene_sizes[N_BLOCKS])
-        pairs = [(k, e) for k in range(kernels) for e in range(expands)
-                 if (k, e) not in ((0, 0), (kernels - 1, expands - 1))]
-        drawn = np.asarray(pairs, dtype=GENE_DTYPE)[rng.integers(len(pairs), size=(n, N_BLOCKS))]
-        genes[:, :N_BLOCKS], genes[:, N_BLOCKS:2 * N_BLOCKS] = drawn[..., 0], drawn[..., 1]
-    return space.canonical(genes)
-
-
 def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
-                   elastic: tuple[bool, bool, bool], sampler: str = "uniform") -> list[np.ndarray]:
+                   elastic: tuple[bool, bool, bool]) -> list[np.ndarray]:
     """The smallest and ``n`` random subnets allowed by ``elastic`` (frozen dimensions at their largest)."""
     largest = space.gene_sizes - 1
     smallest = np.zeros_like(largest)
-    genes = np.vstack([smallest, sample_genes(space, rng, n, sampler)]) if n else smallest[None]
+    genes = np.vstack([smallest, space.sample(n, rng)]) if n else smallest[None]
     kernel, depth, expand = elastic
     columns = (slice(0, N_BLOCKS), slice(2 * N_BLOCKS, -1), slice(N_BLOCKS, 2 * N_BLOCKS))
     for allowed, column in zip((kernel, depth, expand), columns):
@@ -175,8 +155,7 @@ class SupernetTrainer:
         if training is None:
             raise NasError(f"{path} holds weights only, no training state to resume")
         if training["config"] != asdict(self.config):
-            ours, theirs = asdict(self.config), training["config"]
-            changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+            changed = sorted(k for k, v in training["config"].items() if asdict(self.config).get(k) != v)
             raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
         self.net.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(training["optimizer"])
@@ -232,7 +211,7 @@ class SupernetTrainer:
             images = self.normalize(augment(train.images[index], generator)).to(
                 self.device, memory_format=self.memory_format)
             labels = train.labels[index].to(self.device)
-            subnets = sample_subnets(self.space, rng, config.random_subnets, elastic, config.sampler)
+            subnets = sample_subnets(self.space, rng, config.random_subnets, elastic)
             loss, right = self.train_step(images, labels, subnets)
             total_loss += loss * len(index)
             correct += right

@@ -16,7 +16,6 @@ from nas.supernet.train import (
     TrainConfig,
     augment,
     elastic_dimensions,
-    sample_genes,
     sample_subnets,
     train_supernet,
 )
@@ -64,8 +63,6 @@ def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> 
     trainer.save(tmp_path / "run.pt")
     with pytest.raises(NasError, match=r"other settings \(epochs, lr\)"):
         SupernetTrainer(SPACE, small_data, config(epochs=3, lr=0.2)).resume(tmp_path / "run.pt")
-    with pytest.raises(NasError, match=r"other settings \(sampler\)"):
-        SupernetTrainer(SPACE, small_data, config(epochs=1, sampler="mixed-pairs")).resume(tmp_path / "run.pt")
 
 
 def test_a_checkpoint_of_another_stride_layout_is_refused(small_data, tmp_path: Path) -> None:
@@ -110,25 +107,6 @@ def test_progressive_shrinking_unfreezes_kernel_then_depth_then_expand() -> None
         assert (genes[N_BLOCKS:] == largest[N_BLOCKS:]).all()  # expand and depth at their largest
     smallest, *random = sample_subnets(SPACE, rng, 5, (True, True, True))
     assert (smallest == 0).all() and len(random) == 5
-
-
-def test_mixed_pairs_sampling_never_draws_the_pairs_the_largest_and_smallest_train() -> None:
-    rng = np.random.default_rng(0)
-    pairs = np.zeros((3, 3))
-    for _ in range(2000):
-        for genes in sample_subnets(SPACE, rng, 2, (True, True, True), "mixed-pairs")[1:]:
-            active = SPACE.active_blocks(genes[None, 2 * N_BLOCKS:-1])[0]
-            np.add.at(pairs, (genes[:N_BLOCKS][active], genes[N_BLOCKS:2 * N_BLOCKS][active]), 1)
-    share = pairs / pairs.sum()
-    assert share[0, 0] == 0 and share[2, 2] == 0
-    assert share[share > 0] == pytest.approx(np.full(7, 1 / 7), abs=0.005)
-    depths = sample_genes(SPACE, rng, 20000, "mixed-pairs")[:, 2 * N_BLOCKS:-1]
-    assert np.bincount(depths.ravel(), minlength=3) / depths.size == pytest.approx([1 / 3] * 3, abs=0.01)
-
-
-def test_an_unknown_sampler_is_refused() -> None:
-    with pytest.raises(NasError, match="unknown sampler 'even'"):
-        config(sampler="even")
 
 
 def test_augmentation_is_a_crop_of_the_padded_image_possibly_mirrored() -> None:
