@@ -73,7 +73,8 @@ def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
     Random subnets draw every gene uniformly. Two other draws were measured in 60-minute CIFAR-10 runs
     and ranked random subnets by MACs worse (Kendall tau 0.055 and 0.031 against 0.128): one that
     trains every kernel, expand ratio and depth equally often per step counting the largest and
-    smallest (750b540), and one that draws only the (kernel, expand) pairs those two do not train (54ddbf3).
+    smallest (750b540), and one that draws only the (kernel, expand) pairs those two do not train (54ddbf3;
+    that run also used 3 random subnets per step, the others 2).
     """
     largest = space.gene_sizes - 1
     smallest = np.zeros_like(largest)
