@@ -4,9 +4,10 @@ Parameter names and shapes are those of OFA's released ``OFAMobileNetV3`` checkp
 (``blocks.N.mobile_inverted_conv.depth_conv.conv.conv.weight``, ``...depth_conv.conv.7to5_matrix``,
 ``...bn.bn.running_mean``, ``classifier.linear.weight``, ...), so their files load as they are.
 A subnet is chosen with :meth:`ElasticMobileNetV3.set_active`; the forward pass then slices the
-largest weights the way OFA does: the first ``mid`` channels of each expanded layer (channels are
-kept sorted by importance), the centre of the 7x7 depthwise kernel passed through the learned
-kernel-transformation matrices, the first ``d`` blocks of each stage.
+largest weights the way OFA does: the first ``mid`` channels of each expanded layer (sorted by importance
+with :meth:`ElasticMobileNetV3.sort_channels` when the expand ratio becomes elastic), the centre
+of the 7x7 depthwise kernel passed through the learned kernel-transformation matrices, the first
+``d`` blocks of each stage.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ from searchspaces.mobilenet import make_divisible
 from searchspaces.ofa_mbv3 import EXPANDS, KERNELS, N_BLOCKS, OFAMobileNetV3Space
 
 ACTIVATIONS = {"relu": nn.ReLU, "h_swish": nn.Hardswish}
+
+# A channel permutation to apply: (tensor, dimension, new order of its indices along that dimension)
+Permutation = tuple[torch.Tensor, int, torch.Tensor]
+
+
+def importance_order(weight: torch.Tensor, dim: int) -> torch.Tensor:
+    """Indices along ``dim`` by the L1 norm of ``weight``'s slices, largest first (OFA's importance)."""
+    return weight.abs().sum([d for d in range(weight.ndim) if d != dim]).argsort(descending=True, stable=True)
+
+
+def batch_norm_permutations(bn: nn.BatchNorm2d, order: torch.Tensor) -> list[Permutation]:
+    return [(t, 0, order) for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var)]
 
 
 class DynamicConv(nn.Module):
@@ -178,6 +191,24 @@ class DynamicMBConv(nn.Module):
         self.inverted_bottleneck.conv.active_out = make_divisible(round(self.in_ch * expand))
         self.depth_conv.conv.active_kernel = kernel
 
+    def channel_permutations(self) -> list[Permutation]:
+        """OFA's re-organization of the expanded channels: squeeze-excite's hidden units, then the
+        expanded channels, each ordered by the L1 norm of the weights that read them, largest first,
+        so a smaller expand ratio keeps the most important ones. The largest subnet computes the same
+        function before and after."""
+        point, inner = self.point_linear.conv.conv.weight, self.inverted_bottleneck
+        depth = self.depth_conv
+        permutations: list[Permutation] = []
+        order = importance_order(point, 1)
+        if "se" in depth._modules:
+            reduce, expand = depth.se.fc.reduce, depth.se.fc.expand
+            hidden = importance_order(expand.weight, 1)
+            permutations += [(reduce.weight, 0, hidden), (reduce.bias, 0, hidden), (expand.weight, 1, hidden),
+                             (reduce.weight, 1, order), (expand.weight, 0, order), (expand.bias, 0, order)]
+        permutations += [(point, 1, order), (inner.conv.conv.weight, 0, order), (depth.conv.conv.weight, 0, order),
+                         *batch_norm_permutations(inner.bn.bn, order), *batch_norm_permutations(depth.bn.bn, order)]
+        return permutations
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.point_linear(self.depth_conv(self.inverted_bottleneck(x)))
 
@@ -261,6 +292,16 @@ class ElasticMobileNetV3(nn.Module):
         self.active_slots = [slot for slot in range(N_BLOCKS) if active[slot]]
         for slot in self.active_slots:
             self.blocks[slot + 1].mobile_inverted_conv.set_active(KERNELS[ks[0, slot]], EXPANDS[e[0, slot]])
+
+    @torch.no_grad()
+    def sort_channels(self) -> list[Permutation]:
+        """Sort every elastic block's expanded channels by importance, in place; the permutations
+        applied, so an optimizer's per-parameter state can follow them."""
+        permutations = [p for block in self.blocks if isinstance(block.mobile_inverted_conv, DynamicMBConv)
+                        for p in block.mobile_inverted_conv.channel_permutations()]
+        for tensor, dim, order in permutations:
+            tensor.copy_(tensor.index_select(dim, order))
+        return permutations
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks[0](self.first_conv(x))

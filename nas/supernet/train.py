@@ -4,8 +4,10 @@ Every step trains the largest subnet on the labels, then the smallest and ``rand
 subnets on the largest one's softened predictions of the same batch, and applies the summed
 gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
 quarter of the epochs trains the largest subnet alone, then kernel size, depth and expand ratio
-become elastic in turn. A checkpoint is written after every epoch; a run resumed from one
-continues bit for bit as if it had not stopped (every random stream is seeded per epoch).
+become elastic in turn; as in OFA, the expanded channels are sorted by importance when the expand
+ratio becomes elastic, so the smaller ratios start from the channels that matter most. A checkpoint
+is written after every epoch; a run resumed from one continues bit for bit as if it had not stopped
+(every random stream is seeded per epoch).
 """
 
 from __future__ import annotations
@@ -203,8 +205,18 @@ class SupernetTrainer:
         for grad, value in zip(grads, flat.split([g.numel() for g in grads])):
             grad.copy_(value.view_as(grad))
 
+    def sort_channels(self) -> None:
+        """Sort the supernet's expanded channels by importance; momentum follows its parameters."""
+        for tensor, dim, order in self.net.sort_channels():
+            state = self.optimizer.state.get(tensor, {}) if isinstance(tensor, nn.Parameter) else {}
+            if state.get("momentum_buffer") is not None:
+                state["momentum_buffer"].copy_(state["momentum_buffer"].index_select(dim, order))
+
     def train_epoch(self, on_step: Callable[[int, float], None] | None = None) -> EpochReport:
         config, epoch = self.config, self.epoch
+        if epoch > 0 and elastic_dimensions(config.schedule, epoch, config.epochs)[2] and not elastic_dimensions(
+                config.schedule, epoch - 1, config.epochs)[2]:
+            self.sort_channels()
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         rng = np.random.default_rng([config.seed, epoch])

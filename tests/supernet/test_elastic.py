@@ -16,6 +16,7 @@ from nas.supernet.checkpoint import load_supernet
 from nas.supernet.elastic import ElasticMobileNetV3, depthwise_as_matmul, pointwise
 from nas.supernet.extract import extract_subnet
 from searchspaces import get_space
+from searchspaces.ofa_mbv3 import N_BLOCKS
 
 OFA_STRIDES = (2, 2, 2, 1, 2)  # first block of each elastic stage
 OFA_ACTS = (F.relu, F.relu, F.hardswish, F.hardswish, F.hardswish)
@@ -186,3 +187,29 @@ def test_pointwise_on_small_maps_equals_the_convolution(size: int, bias: bool, c
     for got, want in zip(torch.autograd.grad((actual ** 2).sum(), inputs),
                          torch.autograd.grad((expected ** 2).sum(), inputs)):
         assert torch.allclose(got, want, atol=1e-10)
+
+
+def test_sorting_channels_keeps_the_largest_subnet_and_puts_important_channels_first() -> None:
+    space = get_space("ofa-mbv3-w1.0-cifar10")
+    net = ElasticMobileNetV3(space).eval()
+    net.load_state_dict(random_ofa_state_dict(space.name, seed=4))
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    smaller = space.gene_sizes - 1
+    smaller[N_BLOCKS:2 * N_BLOCKS] = 0  # expand 3 everywhere
+
+    def logits(genes: np.ndarray) -> torch.Tensor:
+        net.set_active(genes)
+        with torch.no_grad():
+            return net(images)
+
+    largest_before, smaller_before = logits(space.gene_sizes - 1), logits(smaller)
+    net.sort_channels()
+    torch.testing.assert_close(logits(space.gene_sizes - 1), largest_before, atol=1e-4, rtol=1e-4)
+    assert (logits(smaller) - smaller_before).abs().max() > 1e-2  # expand 3 now keeps other channels
+    for block in net.blocks[1:]:
+        layer = block.mobile_inverted_conv
+        importance = layer.point_linear.conv.conv.weight.abs().sum((0, 2, 3))
+        assert (importance[:-1] >= importance[1:]).all()
+        if "se" in layer.depth_conv._modules:
+            hidden = layer.depth_conv.se.fc.expand.weight.abs().sum((0, 2, 3))
+            assert (hidden[:-1] >= hidden[1:]).all()

@@ -140,3 +140,30 @@ def test_a_fresh_supernet_s_extra_blocks_start_as_the_identity(small_data) -> No
     # the check can fail: a third block of the first stage (in the deepest subnet only) that does something
     net.blocks[1 + 2].mobile_inverted_conv.point_linear.bn.bn.weight.data.fill_(1.0)
     assert not torch.allclose(logits(deepest), logits(shallowest))
+
+
+def test_sorting_channels_mid_run_changes_nothing_for_the_largest_subnet(small_data) -> None:
+    # the optimizer's momentum must follow the permuted weights, or the next step would differ
+    # (a high learning rate, so that three steps of momentum weigh on the fourth)
+    sorted_run, plain_run = (SupernetTrainer(SPACE, small_data, config(lr=1.0)) for _ in range(2))
+    images = sorted_run.normalize(small_data.train.images[:50]).contiguous(memory_format=sorted_run.memory_format)
+    labels = small_data.train.labels[:50]
+    for step in range(4):
+        for trainer in (sorted_run, plain_run):
+            torch.manual_seed(step)  # dropout
+            trainer.train_step(images, labels, [])
+        if step == 2:
+            sorted_run.sort_channels()
+    test = sorted_run.normalize(small_data.test.images[:50]).contiguous(memory_format=sorted_run.memory_format)
+    with torch.no_grad():
+        logits = [trainer.net.eval()(test) for trainer in (sorted_run, plain_run)]
+    torch.testing.assert_close(logits[0], logits[1], atol=1e-5, rtol=1e-5)  # 2e-3 apart if momentum stayed
+
+
+def test_progressive_shrinking_sorts_channels_once_when_expand_becomes_elastic(small_data, tmp_path: Path) -> None:
+    trainer = SupernetTrainer(SPACE, small_data, config(epochs=4, schedule="progressive"))
+    sorted_at: list[int] = []
+    sort = trainer.sort_channels
+    trainer.sort_channels = lambda: (sorted_at.append(trainer.epoch), sort())[1]  # type: ignore[method-assign]
+    train_supernet(trainer, tmp_path / "net.pt", test_limit=10)
+    assert sorted_at == [3]  # epochs 0-2 keep the expand ratio at its largest
