@@ -234,7 +234,9 @@ W12 = OFAMobileNetV3Space("ofa-mbv3-w1.2", 1.2, range(160, 225, 4))
 # CIFAR-10 at 32 px: OFA's strides with stages 2 and 3 swapped, so maps go 16, 8, 4, 4, 2, 1. On a
 # 2-core CPU this trained faster per step and per epoch than OFA's order with the last stage kept at
 # 2x2; neither layout made subnet accuracy follow MACs in runs of under an hour (Kendall tau <= 0.23),
-# nor did strides 1, 2, 2, 2, 2, which put half the MACs in the first two stages (tau 0.125 after
-# 5 epochs in 68 min, steps 2x slower).
+# but OFA's order ranked better: 0.18-0.23 in its three runs, 0.03-0.13 in this layout's five
+# (init, schedules and samplers varied). Here MACs vary most in stage 2 (4x4 maps), whose width did not
+# buy accuracy in a 7-epoch run, while stage 0's did (tau 0.44). Nor did strides 1, 2, 2, 2, 2,
+# which put half the MACs in the first two stages (tau 0.125 after 5 epochs in 68 min, steps 2x slower).
 # (A full-resolution stem trains 2-3x slower on a CPU, mostly in 7x7 depthwise backward.)
 W10_CIFAR10 = OFAMobileNetV3Space("ofa-mbv3-w1.0-cifar10", 1.0, (32,), stage_strides=(2, 2, 1, 2, 2), n_classes=10)
