@@ -68,6 +68,12 @@ def elastic_dimensions(schedule: str, epoch: int, epochs: int) -> tuple[bool, bo
     return phase >= 1, phase >= 2, phase >= 3
 
 
+def expand_turns_elastic(schedule: str, epoch: int, epochs: int) -> bool:
+    """Whether ``epoch`` is the first whose expand ratio may shrink after epochs that froze it."""
+    expand_now, expand_before = (elastic_dimensions(schedule, e, epochs)[2] for e in (epoch, epoch - 1))
+    return epoch > 0 and expand_now and not expand_before
+
+
 def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
                    elastic: tuple[bool, bool, bool]) -> list[np.ndarray]:
     """The smallest and ``n`` random subnets allowed by ``elastic`` (frozen dimensions at their largest).
@@ -208,14 +214,13 @@ class SupernetTrainer:
     def sort_channels(self) -> None:
         """Sort the supernet's expanded channels by importance; momentum follows its parameters."""
         for tensor, dim, order in self.net.sort_channels():
-            state = self.optimizer.state.get(tensor, {}) if isinstance(tensor, nn.Parameter) else {}
+            state = self.optimizer.state.get(tensor, {})  # batch-norm statistics have none
             if state.get("momentum_buffer") is not None:
                 state["momentum_buffer"].copy_(state["momentum_buffer"].index_select(dim, order))
 
     def train_epoch(self, on_step: Callable[[int, float], None] | None = None) -> EpochReport:
         config, epoch = self.config, self.epoch
-        if epoch > 0 and elastic_dimensions(config.schedule, epoch, config.epochs)[2] and not elastic_dimensions(
-                config.schedule, epoch - 1, config.epochs)[2]:
+        if expand_turns_elastic(config.schedule, epoch, config.epochs):
             self.sort_channels()
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
