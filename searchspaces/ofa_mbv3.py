@@ -231,12 +231,11 @@ def _indices(values: Any, choices: tuple[int, ...], length: int, key: str) -> li
 
 W10 = OFAMobileNetV3Space("ofa-mbv3-w1.0", 1.0, range(128, 225, 4))
 W12 = OFAMobileNetV3Space("ofa-mbv3-w1.2", 1.2, range(160, 225, 4))
-# CIFAR-10 at 32 px: OFA's strides with stages 2 and 3 swapped, so maps go 16, 8, 4, 4, 2, 1. On a
-# 2-core CPU this trained faster per step and per epoch than OFA's order with the last stage kept at
-# 2x2; neither layout made subnet accuracy follow MACs in runs of under an hour (Kendall tau <= 0.23),
-# but OFA's order ranked better: 0.18-0.23 in its three runs, 0.03-0.13 in this layout's five
-# (init, schedules and samplers varied). Here MACs vary most in stage 2 (4x4 maps), whose width did not
-# buy accuracy in a 7-epoch run, while stage 0's did (tau 0.44). Nor did strides 1, 2, 2, 2, 2,
-# which put half the MACs in the first two stages (tau 0.125 after 5 epochs in 68 min, steps 2x slower).
-# (A full-resolution stem trains 2-3x slower on a CPU, mostly in 7x7 depthwise backward.)
-W10_CIFAR10 = OFAMobileNetV3Space("ofa-mbv3-w1.0-cifar10", 1.0, (32,), stage_strides=(2, 2, 1, 2, 2), n_classes=10)
+# CIFAR-10 at 32 px: OFA's stage strides after a stride-2 stem, so maps go 16, 8, 4, 2, 2, 1. Against
+# stages 2 and 3 swapped (maps 16, 8, 4, 4, 2, 1), measured on one 2-core CPU: it has 15.2M MACs at the
+# largest instead of 19.6M, and trains 1.1-1.4x faster per step; and in runs of about an hour subnet accuracy
+# followed MACs better (Kendall tau 0.17-0.23 in four runs against 0.03-0.13 in five, init, schedules
+# and samplers varied). With the swap, MACs varied most in stage 2 at 4x4, whose width bought no
+# accuracy, while stage 0's did. Strides 1, 2, 2, 2, 2 put half the MACs in the first two stages and
+# stepped 2x slower (tau 0.125). (A full-resolution stem trains 2-3x slower on a CPU.)
+W10_CIFAR10 = OFAMobileNetV3Space("ofa-mbv3-w1.0-cifar10", 1.0, (32,), stage_strides=(2, 2, 2, 1, 2), n_classes=10)
