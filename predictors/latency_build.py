@@ -24,7 +24,7 @@ import torch
 import yaml
 
 from predictors.latency_lut import BUILD_INFO, TABLE_NAME, LUTError, net_keys
-from predictors.latency_measure import pinned_threads
+from predictors.latency_measure import keep_freed_memory, pinned_threads
 from searchspaces.mobilenet import NetSpec
 from searchspaces.mobilenet_torch import MobileNet
 from searchspaces.ofa_mbv3 import EXPANDS, KERNELS, MAX_DEPTH, N_BLOCKS, N_STAGES, OFAMobileNetV3Space
@@ -50,6 +50,7 @@ class BuildSettings:
     repeats: int = 50
     engine: str = field(default_factory=lambda: f"torch {torch.__version__}")
     cpu: str = field(default_factory=cpu_name)
+    freed_memory_kept: bool = field(default_factory=keep_freed_memory)  # applied when settings are made
 
 
 def variant_nets(space: OFAMobileNetV3Space, resolution: int) -> list[NetSpec]:
@@ -102,6 +103,7 @@ def missing_keys(space: OFAMobileNetV3Space, resolution: int, folder: Path) -> i
 def time_layers(model: MobileNet, resolution: int, settings: BuildSettings) -> np.ndarray:
     """Milliseconds of each layer (rows) in each of ``repeats`` whole forward passes (columns): timed
     inside the net, so each layer finds the caches as the layers before it leave them."""
+    keep_freed_memory()
     calls = layer_calls(model)
     times = np.empty((len(calls), settings.repeats))
     image = torch.randn(1, 3, resolution, resolution)

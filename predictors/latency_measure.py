@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import time
 import warnings
@@ -26,6 +28,30 @@ class Measurement:
     batch: int
     resolution: int
     backend: str = "torch"
+    freed_memory_kept: bool = False  # see keep_freed_memory
+
+
+# mallopt's parameter numbers (glibc malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for reuse, for the rest of this process; False where the
+    C library cannot (not glibc).
+
+    By default glibc maps each block above its mmap threshold (128 KiB, raised dynamically up to
+    32 MiB) fresh from the OS and unmaps it when freed, and returns a heap top over 2x the threshold to
+    the OS. A forward pass then page-faults its large activations in again on every run: on a 2-core
+    EPYC that tripled the time of one OFA layer and made it depend on the layers around it, so per-layer
+    tables missed whole-net times. Deployment runtimes keep their memory in arenas (and PyTorch's CPU
+    tuning guide has users swap in jemalloc or tcmalloc for this reason), so timings are taken that way.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, 1 << 30) and mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
 @contextmanager
@@ -55,9 +81,10 @@ def time_runs(run: Callable[[], object], warmup: int, repeats: int) -> np.ndarra
 def measure(space: SearchSpace, arch: Arch, threads: int = 1, batch: int = 1, warmup: int = 10,
             repeats: int = 50, backend: str = "torch") -> Measurement:
     """Time ``arch`` (eval mode, random input) pinned to ``threads`` intra-op threads with ``backend``:
-    ``warmup`` untimed runs, then the median of ``repeats`` timed ones."""
+    ``warmup`` untimed runs, then the median of ``repeats`` timed ones, with freed memory kept."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    kept = keep_freed_memory()
     resolution = space.resolution(arch)  # type: ignore[attr-defined]
     model = space.build(arch).eval()  # type: ignore[attr-defined]
     image = torch.randn(batch, 3, resolution, resolution)
@@ -65,7 +92,7 @@ def measure(space: SearchSpace, arch: Arch, threads: int = 1, batch: int = 1, wa
         run = (lambda: model(image)) if backend == "torch" else onnxruntime_runner(model, image, threads)
         times = time_runs(run, warmup, repeats)
     return Measurement(float(np.median(times)), float(np.percentile(times, 90)), repeats, threads, batch, resolution,
-                       backend)
+                       backend, kept)
 
 
 def export_onnx(model: torch.nn.Module, image: torch.Tensor) -> bytes:

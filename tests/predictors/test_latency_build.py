@@ -29,6 +29,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = nas("latency", "build-lut", "--device", "mine", *TINY, "--out", str(root / "mine"))
     assert run.returncode == 0, run.stderr
     assert "96 layers timed now" in run.stdout
+    assert json.loads((root / "mine" / "lut.json").read_text())["freed_memory_kept"] is True
     return root
 
 

@@ -1,12 +1,14 @@
 """End-to-end measurement with onnxruntime: the exported graph (one NCHW float32 input, dynamic batch)
-computes what the torch module does, and the CLI times it with pinned threads."""
+computes what the torch module does, the CLI times it with pinned threads, and timing keeps freed memory."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 
 from predictors.latency_measure import export_onnx, measure
@@ -42,3 +44,24 @@ def test_onnxruntime_measurement_reports_backend_and_threads() -> None:
     assert reported["threads"] == 1 and reported["latency_ms"] > 0
     bad = nas("latency", "measure", "--arch", "{}", "--backend", "tensorrt")
     assert bad.returncode == 2 and "invalid choice: 'tensorrt'" in bad.stderr
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2``: ``hblkhd`` is the bytes held in blocks mapped from the OS one by one."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def test_after_a_measurement_large_blocks_come_from_the_reused_heap_not_fresh_mappings() -> None:
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("the C library is not glibc")
+    libc.mallinfo2.restype = MallInfo2
+    result = measure(W12, SMALLEST, threads=1, warmup=1, repeats=2)
+    assert result.freed_memory_kept
+    mapped = libc.mallinfo2().hblkhd
+    block = torch.empty(64 << 20, dtype=torch.uint8)  # by default glibc maps anything over 32 MiB afresh
+    block.fill_(1)
+    assert libc.mallinfo2().hblkhd == mapped
