@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from predictors.latency_build import BuildSettings, build_tables, finish_build, start_build
+from predictors.latency_build import BuildSettings, build_resolution, finish_build, start_build
 from predictors.latency_learned import LearnedLatency
 from predictors.latency_lut import LUTLatency
 from predictors.latency_measure import measure
@@ -45,10 +45,8 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=200, help="test subnets measured end to end")
     parser.add_argument("--train", type=int, default=400, help="other measured subnets the learned model fits")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=30,
-                        help="timed passes per subnet, and per table net in each round")
-    parser.add_argument("--rounds", type=int, default=3, help="the table build's sweeps over all its nets")
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=50, help="timed passes per table net and per subnet")
+    parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--lut-dir", type=Path, help="build (or resume) the table here (default: a temp folder)")
     parser.add_argument("--recheck", type=int, default=50,
                         help="test subnets measured a second time, at the end: the machine's own repeatability")
@@ -61,12 +59,12 @@ def main() -> None:
     print(f"{args.space}, resolutions {args.resolutions}, torch {torch.__version__} on the CPU, {args.threads} "
           f"thread(s), batch 1, {args.warmup} warm-up + {args.repeats} timed runs (median), table in {folder}")
 
-    settings = BuildSettings(space.name, args.threads, args.warmup, args.repeats, args.rounds)
+    settings = BuildSettings(space.name, args.threads, args.warmup, args.repeats)
     start = time.perf_counter()
     start_build(folder, settings)
-    timed = sum(build_tables(space, args.resolutions, folder, settings))
-    finish_build(folder, settings, args.resolutions)
-    print(f"table: {timed} layer variants timed ({args.rounds} rounds) in {time.perf_counter() - start:.0f} s")
+    timed = sum(added for r in args.resolutions for added in build_resolution(space, r, folder, settings))
+    finish_build(folder, settings)
+    print(f"table: {timed} layer variants timed in {time.perf_counter() - start:.0f} s")
 
     rng = np.random.default_rng(args.seed)
     genes = space.sample(args.subnets + args.train, rng)

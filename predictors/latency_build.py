@@ -4,11 +4,8 @@ torch on the CPU, written as OFA's per-resolution YAML tables (``<R>_lookup_tabl
 The variants of a resolution are the layers of 9 full-depth nets, one per (kernel, expand) choice
 for all 20 slots: together they hold every slot's every choice, the stem, the first block and the
 head. Each layer is timed inside whole forward passes of its net, not alone: alone, its weights and
-input stay cached between runs and it reads faster than it runs in a net. The build sweeps all nets
-of all resolutions several times (rounds, each in ``rounds/<k>/``) and merges the sweeps, so each
-entry's passes spread over the whole build instead of the few seconds one net takes: a shared
-machine's speed drifts by several percent from one stretch of seconds to the next. Entries already in
-a table are kept, so an interrupted build resumes where it stopped; a table is written after each net
+input stay cached between runs and it reads faster than it runs in a net. Entries already in a
+table are kept, so an interrupted build resumes where it stopped; a table is written after each net
 by replacing the file, so a kill never leaves a torn table.
 """
 
@@ -49,9 +46,8 @@ def cpu_name() -> str:
 class BuildSettings:
     space: str
     threads: int = 1
-    warmup: int = 5  # untimed passes per net in each round
-    repeats: int = 20  # timed passes per net in each round
-    rounds: int = 3
+    warmup: int = 10
+    repeats: int = 50
     engine: str = field(default_factory=lambda: f"torch {torch.__version__}")
     cpu: str = field(default_factory=cpu_name)
     freed_memory_kept: bool = field(default_factory=keep_freed_memory)  # applied when settings are made
@@ -98,16 +94,10 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)  # readers and a resumed build see the old or the new file, never half
 
 
-def round_folder(folder: Path, round_index: int) -> Path:
-    """Where round ``round_index`` of the build in ``folder`` keeps its sweep's tables."""
-    return folder / "rounds" / str(round_index)
-
-
-def missing_keys(space: OFAMobileNetV3Space, resolution: int, folder: Path, settings: BuildSettings) -> int:
-    """How many layer variants of ``resolution`` the rounds of the build in ``folder`` still have to time."""
+def missing_keys(space: OFAMobileNetV3Space, resolution: int, folder: Path) -> int:
+    """How many layer variants of ``resolution`` the table in ``folder`` lacks."""
     keys = {key for spec in variant_nets(space, resolution) for key in net_keys(spec, resolution)}
-    path = TABLE_NAME.format(resolution=resolution)
-    return sum(len(keys - read_partial(round_folder(folder, k) / path).keys()) for k in range(settings.rounds))
+    return len(keys - read_partial(folder / TABLE_NAME.format(resolution=resolution)).keys())
 
 
 def time_layers(model: MobileNet, resolution: int, settings: BuildSettings) -> np.ndarray:
@@ -132,7 +122,6 @@ def build_resolution(space: OFAMobileNetV3Space, resolution: int, folder: Path,
                      settings: BuildSettings) -> Iterator[int]:
     """Time every variant net of ``resolution`` with layers missing from its table, writing the new
     entries after each net; yields how many entries each net added."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / TABLE_NAME.format(resolution=resolution)
     table = read_partial(path)
     for spec in variant_nets(space, resolution):
@@ -149,30 +138,6 @@ def build_resolution(space: OFAMobileNetV3Space, resolution: int, folder: Path,
         yield len(rows)
 
 
-def build_tables(space: OFAMobileNetV3Space, resolutions: list[int], folder: Path,
-                 settings: BuildSettings) -> Iterator[int]:
-    """Every round's sweep over all ``resolutions`` (what is missing from it), round after round; yields
-    how many entries each timed net added. :func:`finish_build` merges the rounds."""
-    for round_index in range(settings.rounds):
-        for resolution in resolutions:
-            yield from build_resolution(space, resolution, round_folder(folder, round_index), settings)
-
-
-def merge_rounds(folder: Path, resolution: int, rounds: int) -> None:
-    """The table of ``resolution`` from its rounds' sweeps: per entry the median of the rounds' means
-    (a round run while the machine was slow moves it least), all their kept runs counted, and the
-    standard deviation of those runs."""
-    name = TABLE_NAME.format(resolution=resolution)
-    sweeps = [read_partial(round_folder(folder, k) / name) for k in range(rounds)]
-    table = {}
-    for key in sweeps[0]:
-        counts, means, stds = (np.array([sweep[key][field] for sweep in sweeps]) for field in ("count", "mean", "std"))
-        overall = np.average(means, weights=counts)
-        table[key] = {"count": int(counts.sum()), "mean": float(np.median(means)),
-                      "std": float(np.sqrt(np.average(stds ** 2 + (means - overall) ** 2, weights=counts)))}
-    write_atomically(folder / name, yaml.safe_dump(table))
-
-
 def start_build(folder: Path, settings: BuildSettings) -> None:
     """Record the settings beside the tables; a resumed build must use the same ones."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,9 +151,6 @@ def start_build(folder: Path, settings: BuildSettings) -> None:
     write_atomically(info, json.dumps({**asdict(settings), "complete": False}, indent=1) + "\n")
 
 
-def finish_build(folder: Path, settings: BuildSettings, resolutions: list[int]) -> None:
-    """Merge the rounds of ``resolutions`` into their tables and mark the tables complete: only then
-    are they offered as a device."""
-    for resolution in resolutions:
-        merge_rounds(folder, resolution, settings.rounds)
+def finish_build(folder: Path, settings: BuildSettings) -> None:
+    """Mark the tables complete: only then are they offered as a device."""
     write_atomically(folder / BUILD_INFO, json.dumps({**asdict(settings), "complete": True}, indent=1) + "\n")

@@ -75,10 +75,9 @@ def add_parser(commands: Any) -> None:
     build = actions.add_parser(
         "build-lut", help="build lookup tables on this machine (torch, CPU), resumable",
         description="Time every layer variant of the space (each slot's kernel x expand choices, stem, first block, "
-                    "head) inside whole forward passes at each resolution, in rounds over the whole build, and "
-                    "write OFA's <R>_lookup_table.yaml files (mean/std in ms). Rerunning resumes: entries "
-                    "already written are kept. The finished tables are the device NAME for budgets and "
-                    "`nas latency predict --device NAME`.",
+                    "head) inside whole forward passes at each resolution and write OFA's <R>_lookup_table.yaml "
+                    "files (mean/std in ms). Rerunning resumes: entries already written are kept. The finished "
+                    "tables are the device NAME for budgets and `nas latency predict --device NAME`.",
     )
     build.add_argument("--device", required=True, metavar="NAME", help="name of the device the tables time")
     build.add_argument("--space", default=LUT_SPACE, choices=("ofa-mbv3-w1.0", "ofa-mbv3-w1.2"),
@@ -86,12 +85,8 @@ def add_parser(commands: Any) -> None:
     build.add_argument("--resolutions", type=positive_int, nargs="+", metavar="R",
                        help="input resolutions (default: all of the space's)")
     build.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
-    build.add_argument("--rounds", type=positive_int, default=3,
-                       help="sweeps over all nets, merged so each entry spans the whole build (default 3)")
-    build.add_argument("--warmup", type=positive_int, default=5,
-                       help="untimed passes per net in each round (default 5)")
-    build.add_argument("--repeats", type=positive_int, default=20,
-                       help="timed passes per net in each round (default 20)")
+    build.add_argument("--warmup", type=positive_int, default=10, help="untimed passes per net first (default 10)")
+    build.add_argument("--repeats", type=positive_int, default=50, help="timed passes per net (default 50)")
     build.add_argument("--out", type=Path, metavar="DIR",
                        help="folder of the tables (default $NAS_LUT_DIR/NAME, else $NAS_CACHE_DIR/lut/NAME, where "
                             "they are found by name)")
@@ -175,7 +170,7 @@ def run_build(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from predictors import LUT_DEVICES
-    from predictors.latency_build import BuildSettings, build_tables, finish_build, missing_keys, start_build
+    from predictors.latency_build import BuildSettings, build_resolution, finish_build, missing_keys, start_build
     from predictors.latency_lut import local_lut_root
     from searchspaces import get_space
 
@@ -189,16 +184,17 @@ def run_build(args: argparse.Namespace) -> int:
         raise CommandError(f"--resolutions {bad[0]} is not a resolution of {space.name} "
                            f"({space.resolutions[0]}..{space.resolutions[-1]} step 4)")
     folder = args.out or local_lut_root() / args.device
-    settings = BuildSettings(space.name, args.threads, args.warmup, args.repeats, args.rounds)
+    settings = BuildSettings(space.name, args.threads, args.warmup, args.repeats)
     start_build(folder, settings)
-    todo = {r: missing_keys(space, r, folder, settings) for r in resolutions}
+    todo = {r: missing_keys(space, r, folder) for r in resolutions}
     with Progress(console=Console(stderr=True), disable=args.quiet) as bar:
         task = bar.add_task(f"timing layers ({args.threads} thread(s))", total=sum(todo.values()))
-        for added in build_tables(space, resolutions, folder, settings):
-            bar.advance(task, added)
-    finish_build(folder, settings, resolutions)
+        for resolution in resolutions:
+            for added in build_resolution(space, resolution, folder, settings):
+                bar.advance(task, added)
+    finish_build(folder, settings)
     print(f"{len(resolutions)} table(s) for {space.name} in {folder} ({sum(todo.values())} layers timed now, "
-          f"{settings.engine}, {args.threads} thread(s), {args.rounds} rounds of {args.repeats} passes)")
+          f"{settings.engine}, {args.threads} thread(s), {args.repeats} passes)")
     return 0
 
 
