@@ -50,7 +50,7 @@ class BuildSettings:
     repeats: int = 50
     engine: str = field(default_factory=lambda: f"torch {torch.__version__}")
     cpu: str = field(default_factory=cpu_name)
-    freed_memory_kept: bool = field(default_factory=keep_freed_memory)  # applied when settings are made
+    freed_memory_kept: bool = field(default_factory=keep_freed_memory)  # recorded; time_layers applies it
 
 
 def variant_nets(space: OFAMobileNetV3Space, resolution: int) -> list[NetSpec]:
