@@ -1,17 +1,24 @@
 """Latency on this machine: a lookup table built here and a learned model vs end-to-end measurements.
 
-Builds (or resumes) a table for the given resolutions with `nas latency build-lut`'s code, measures
---subnets random subnets at those resolutions end to end (torch on the CPU, same threads), and prints
-the share of them the table sum predicts within ±10 % (target: >= 95 % of 200), its median error and
-mean bias (a per-run overhead the per-layer sum misses would show as a negative bias), and the same
-for the learned model (a per-layer table fitted to whole-network measurements, then trees) fitted
-on --train other measured subnets. Test and training subnets are measured interleaved, so drift of
-a shared machine hits both alike. Last, it measures --recheck test subnets again and compares the
-two measurements the same way: how well this machine repeats itself bounds how well any predictor
-can match it.
+A shared machine's speed swings by 10 % and more within seconds to minutes, so a table timed in one
+stretch and subnets timed in another differ by the swing, whatever the table's quality. The run takes
+--rounds rounds with --repeats split evenly over them. Each round is a full table sweep (`nas latency
+build-lut`'s code) with every subnet measured end to end (torch on the CPU, same threads), one
+resolution after another: a resolution's layer variants, then the subnets at that resolution. The
+table averages the sweeps' entries and a subnet's latency is the median of its rounds, so table and
+measurements sample the same stretches of the machine.
 
-Run (quiet machine): python benchmarks/latency_lut_local.py --resolutions 160 176 192 208 224 --subnets 200 --train 400
-Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --subnets 20 --train 40 --repeats 10
+It prints the share of --subnets random test subnets that the table sum predicts within ±10 %
+(target: >= 95 % of 200), the median error and mean bias (a per-run overhead the per-layer sum misses
+would show as a negative bias), and the same for the learned model (a per-layer table fitted to
+whole-network measurements, then trees) fitted on --train other measured subnets. For scale:
+  - each sweep alone against the rounds' medians, and the first sweep against the last round alone
+    (a table used a few minutes after it was built, as a user's would be);
+  - the machine against itself: the median of the odd rounds against that of the even rounds. How
+    well this machine repeats itself bounds how well any predictor can match it.
+
+Run (16 min here):   python benchmarks/latency_lut_local.py --rounds 12 --repeats 24 --warmup 2
+Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --subnets 20 --train 40 --repeats 8
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
-from predictors.latency_build import BuildSettings, build_resolution, finish_build, start_build
+from predictors.latency_build import BuildSettings, build_resolution, finish_build, read_partial, start_build
 from predictors.latency_learned import LearnedLatency
-from predictors.latency_lut import LUTLatency
+from predictors.latency_lut import TABLE_NAME, LUTLatency
 from predictors.latency_measure import measure
 from searchspaces import get_space
 
@@ -38,6 +46,24 @@ def within(predicted: np.ndarray, measured: np.ndarray) -> str:
             f"mean bias {np.mean(error):+6.1%}")
 
 
+def share_within(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted / measured - 1) <= 0.10))
+
+
+def merge_sweeps(sweeps: list[Path], folder: Path, resolutions: list[int]) -> None:
+    """One table in ``folder`` whose every entry averages the sweeps' means (pooled count and std)."""
+    folder.mkdir(parents=True)
+    for resolution in resolutions:
+        tables = [read_partial(sweep / TABLE_NAME.format(resolution=resolution)) for sweep in sweeps]
+        merged = {}
+        for key in tables[0]:
+            means = np.array([table[key]["mean"] for table in tables])
+            spreads = np.array([table[key]["std"] for table in tables])
+            merged[key] = {"count": sum(table[key]["count"] for table in tables), "mean": float(means.mean()),
+                           "std": float(np.sqrt(np.mean(spreads ** 2 + (means - means.mean()) ** 2)))}
+        (folder / TABLE_NAME.format(resolution=resolution)).write_text(yaml.safe_dump(merged))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="ofa-mbv3-w1.2", choices=("ofa-mbv3-w1.0", "ofa-mbv3-w1.2"))
@@ -45,51 +71,66 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=200, help="test subnets measured end to end")
     parser.add_argument("--train", type=int, default=400, help="other measured subnets the learned model fits")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=50, help="timed passes per table net and per subnet")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--lut-dir", type=Path, help="build (or resume) the table here (default: a temp folder)")
-    parser.add_argument("--recheck", type=int, default=50,
-                        help="test subnets measured a second time, at the end: the machine's own repeatability")
+    parser.add_argument("--rounds", type=int, default=12, help="table sweeps, each followed by a measurement round")
+    parser.add_argument("--repeats", type=int, default=24,
+                        help="timed passes per table net and per subnet, split evenly over the rounds")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed passes before each round's timing")
+    parser.add_argument("--lut-dir", type=Path, help="an empty folder for the tables (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--measurements", type=Path, metavar="JSONL",
                         help="also write the end-to-end measurements here, as `nas latency fit --data` reads them")
     args = parser.parse_args()
+    per_round = args.repeats // args.rounds
+    if args.rounds < 2 or per_round < 1:
+        parser.error("--rounds must be at least 2 (the machine is compared with itself across them) "
+                     "and at most --repeats")
     folder = args.lut_dir or Path(tempfile.mkdtemp(prefix="nas-lut-"))
+    if folder.exists() and any(folder.iterdir()):
+        parser.error(f"{folder} is not empty; the sweeps must be timed in this run, between its measurements")
     space = get_space(args.space)
     print(f"{args.space}, resolutions {args.resolutions}, torch {torch.__version__} on the CPU, {args.threads} "
-          f"thread(s), batch 1, {args.warmup} warm-up + {args.repeats} timed runs (median), table in {folder}")
-
-    settings = BuildSettings(space.name, args.threads, args.warmup, args.repeats)
-    start = time.perf_counter()
-    start_build(folder, settings)
-    timed = sum(added for r in args.resolutions for added in build_resolution(space, r, folder, settings))
-    finish_build(folder, settings)
-    print(f"table: {timed} layer variants timed in {time.perf_counter() - start:.0f} s")
+          f"thread(s), batch 1; {args.rounds} rounds of a table sweep and a measurement of every subnet, each "
+          f"timing {args.warmup} warm-up + {per_round} runs; tables in {folder}")
 
     rng = np.random.default_rng(args.seed)
     genes = space.sample(args.subnets + args.train, rng)
     genes[:, -1] = rng.choice([space.resolutions.index(r) for r in args.resolutions], len(genes))
-    start = time.perf_counter()
-    measured = np.array([measure(space, space.to_arch(row), args.threads, 1, args.warmup, args.repeats).latency_ms
-                         for row in genes])
+    settings = BuildSettings(space.name, args.threads, args.warmup, per_round)
+    sweeps, rounds = [], np.empty((args.rounds, len(genes)))
+    for k in range(args.rounds):
+        sweep = folder / f"sweep-{k + 1}"
+        start = time.perf_counter()
+        start_build(sweep, settings)
+        timed = 0
+        for resolution in args.resolutions:
+            timed += sum(build_resolution(space, resolution, sweep, settings))
+            for i in np.flatnonzero(genes[:, -1] == space.resolutions.index(resolution)):
+                rounds[k, i] = measure(space, space.to_arch(genes[i]), args.threads, 1, args.warmup,
+                                       per_round).latency_ms
+        finish_build(sweep, settings)
+        sweeps.append(sweep)
+        print(f"round {k + 1}: {timed} layer variants and {len(genes)} subnets timed in "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
+    merge_sweeps(sweeps, folder / "merged", args.resolutions)
+    measured = np.median(rounds, 0)
     if args.measurements:
         args.measurements.write_text("".join(json.dumps({"arch": arch, "latency_ms": float(ms)}) + "\n"
                                              for arch, ms in zip(space.to_json_batch(genes), measured)))
     order = rng.permutation(len(genes))  # test and training subnets interleaved in time
     test, train = order[:args.subnets], order[args.subnets:]
-    print(f"measured {len(genes)} random subnets end to end in {time.perf_counter() - start:.0f} s "
-          f"({measured[test].min():.1f}-{measured[test].max():.1f} ms on the {args.subnets} test subnets)")
+    print(f"{args.subnets} test subnets: {measured[test].min():.1f}-{measured[test].max():.1f} ms")
 
-    table = LUTLatency(space, "here", folder).cost(genes[test])
-    print(f"  lookup table ({args.subnets} test subnets)    {within(table, measured[test])}")
+    table = LUTLatency(space, "here", folder / "merged").cost(genes[test])
+    print(f"  lookup table, sweeps averaged      {within(table, measured[test])}")
     learned = LearnedLatency(space, "here", seed=args.seed).fit(genes[train], measured[train]).cost(genes[test])
-    print(f"  learned, fitted on {args.train:4d} others       {within(learned, measured[test])}")
+    print(f"  learned, fitted on {args.train:4d} others   {within(learned, measured[test])}")
 
-    # the noise floor: no predictor agrees with one measurement better than a second measurement does
-    again = test[:args.recheck]
-    second = np.array([measure(space, space.to_arch(row), args.threads, 1, args.warmup, args.repeats).latency_ms
-                       for row in genes[again]])
-    print(f"  second measurement of {len(again)} test subnets {within(second, measured[again])}")
+    alone = [share_within(LUTLatency(space, "here", sweep).cost(genes[test]), measured[test]) for sweep in sweeps]
+    print(f"  each sweep alone: within ±10 % for {', '.join(f'{s:.1%}' for s in alone)}")
+    first = LUTLatency(space, "here", sweeps[0]).cost(genes[test])
+    print(f"  first sweep vs last round alone    {within(first, rounds[-1, test])}")
+    odd, even = np.median(rounds[0::2, test], 0), np.median(rounds[1::2, test], 0)
+    print(f"  the machine: odd vs even rounds    {within(odd, even)}")
 
 
 if __name__ == "__main__":
