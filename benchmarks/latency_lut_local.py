@@ -40,14 +40,14 @@ from predictors.latency_measure import measure
 from searchspaces import get_space
 
 
-def within(predicted: np.ndarray, measured: np.ndarray) -> str:
-    error = predicted / measured - 1
-    return (f"within ±10 %: {np.mean(np.abs(error) <= 0.10):6.1%}   median |error| {np.median(np.abs(error)):5.1%}   "
-            f"mean bias {np.mean(error):+6.1%}")
-
-
 def share_within(predicted: np.ndarray, measured: np.ndarray) -> float:
     return float(np.mean(np.abs(predicted / measured - 1) <= 0.10))
+
+
+def within(predicted: np.ndarray, measured: np.ndarray) -> str:
+    error = predicted / measured - 1
+    return (f"within ±10 %: {share_within(predicted, measured):6.1%}   "
+            f"median |error| {np.median(np.abs(error)):5.1%}   mean bias {np.mean(error):+6.1%}")
 
 
 def merge_sweeps(sweeps: list[Path], folder: Path, resolutions: list[int]) -> None:
