@@ -5,7 +5,8 @@ stretch and subnets timed in another differ by the swing, whatever the table's q
 --rounds rounds with --repeats split evenly over them. Each round is a full table sweep (`nas latency
 build-lut`'s code) with every subnet measured end to end (torch on the CPU, same threads), one
 resolution after another: a resolution's layer variants, then the subnets at that resolution. The
-table averages the sweeps' entries and a subnet's latency is the median of its rounds, so table and
+table's prediction is the mean of the sweeps' (a table sum is linear in its entries, so this is the
+table of averaged entries) and a subnet's latency is the median of its rounds, so table and
 measurements sample the same stretches of the machine.
 
 It prints the share of --subnets random test subnets that the table sum predicts within ±10 %
@@ -18,7 +19,8 @@ whole-network measurements, then trees) fitted on --train other measured subnets
     well this machine repeats itself bounds how well any predictor can match it.
 
 Run (16 min here):   python benchmarks/latency_lut_local.py --rounds 12 --repeats 24 --warmup 2
-Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --subnets 20 --train 40 --repeats 8
+Check (small):       python benchmarks/latency_lut_local.py --resolutions 160 --subnets 20 --train 40 \
+                     --rounds 2 --repeats 8
 """
 
 from __future__ import annotations
@@ -31,11 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from predictors.latency_build import BuildSettings, build_resolution, finish_build, read_partial, start_build
+from predictors.latency_build import BuildSettings, build_resolution, finish_build, start_build
 from predictors.latency_learned import LearnedLatency
-from predictors.latency_lut import TABLE_NAME, LUTLatency
+from predictors.latency_lut import LUTLatency
 from predictors.latency_measure import measure
 from searchspaces import get_space
 
@@ -50,20 +51,6 @@ def within(predicted: np.ndarray, measured: np.ndarray) -> str:
             f"median |error| {np.median(np.abs(error)):5.1%}   mean bias {np.mean(error):+6.1%}")
 
 
-def merge_sweeps(sweeps: list[Path], folder: Path, resolutions: list[int]) -> None:
-    """One table in ``folder`` whose every entry averages the sweeps' means (pooled count and std)."""
-    folder.mkdir(parents=True)
-    for resolution in resolutions:
-        tables = [read_partial(sweep / TABLE_NAME.format(resolution=resolution)) for sweep in sweeps]
-        merged = {}
-        for key in tables[0]:
-            means = np.array([table[key]["mean"] for table in tables])
-            spreads = np.array([table[key]["std"] for table in tables])
-            merged[key] = {"count": sum(table[key]["count"] for table in tables), "mean": float(means.mean()),
-                           "std": float(np.sqrt(np.mean(spreads ** 2 + (means - means.mean()) ** 2)))}
-        (folder / TABLE_NAME.format(resolution=resolution)).write_text(yaml.safe_dump(merged))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="ofa-mbv3-w1.2", choices=("ofa-mbv3-w1.0", "ofa-mbv3-w1.2"))
@@ -71,7 +58,8 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=200, help="test subnets measured end to end")
     parser.add_argument("--train", type=int, default=400, help="other measured subnets the learned model fits")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=12, help="table sweeps, each followed by a measurement round")
+    parser.add_argument("--rounds", type=int, default=12,
+                        help="table sweeps, each interleaved with a measurement of every subnet")
     parser.add_argument("--repeats", type=int, default=24,
                         help="timed passes per table net and per subnet, split evenly over the rounds")
     parser.add_argument("--warmup", type=int, default=2, help="untimed passes before each round's timing")
@@ -111,7 +99,6 @@ def main() -> None:
         sweeps.append(sweep)
         print(f"round {k + 1}: {timed} layer variants and {len(genes)} subnets timed in "
               f"{time.perf_counter() - start:.0f} s", flush=True)
-    merge_sweeps(sweeps, folder / "merged", args.resolutions)
     measured = np.median(rounds, 0)
     if args.measurements:
         args.measurements.write_text("".join(json.dumps({"arch": arch, "latency_ms": float(ms)}) + "\n"
@@ -120,15 +107,14 @@ def main() -> None:
     test, train = order[:args.subnets], order[args.subnets:]
     print(f"{args.subnets} test subnets: {measured[test].min():.1f}-{measured[test].max():.1f} ms")
 
-    table = LUTLatency(space, "here", folder / "merged").cost(genes[test])
-    print(f"  lookup table, sweeps averaged      {within(table, measured[test])}")
+    per_sweep = np.array([LUTLatency(space, "here", sweep).cost(genes[test]) for sweep in sweeps])
+    print(f"  lookup table, sweeps averaged      {within(per_sweep.mean(0), measured[test])}")
     learned = LearnedLatency(space, "here", seed=args.seed).fit(genes[train], measured[train]).cost(genes[test])
     print(f"  learned, fitted on {args.train:4d} others   {within(learned, measured[test])}")
 
-    alone = [share_within(LUTLatency(space, "here", sweep).cost(genes[test]), measured[test]) for sweep in sweeps]
-    print(f"  each sweep alone: within ±10 % for {', '.join(f'{s:.1%}' for s in alone)}")
-    first = LUTLatency(space, "here", sweeps[0]).cost(genes[test])
-    print(f"  first sweep vs last round alone    {within(first, rounds[-1, test])}")
+    alone = ", ".join(f"{share_within(sweep, measured[test]):.1%}" for sweep in per_sweep)
+    print(f"  each sweep alone: within ±10 % for {alone}")
+    print(f"  first sweep vs last round alone    {within(per_sweep[0], rounds[-1, test])}")
     odd, even = np.median(rounds[0::2, test], 0), np.median(rounds[1::2, test], 0)
     print(f"  the machine: odd vs even rounds    {within(odd, even)}")
 
