@@ -235,7 +235,7 @@ W12 = OFAMobileNetV3Space("ofa-mbv3-w1.2", 1.2, range(160, 225, 4))
 # CIFAR-10 at 32 px: OFA's stage strides after a stride-2 stem, so maps go 16, 8, 4, 2, 2, 1. Against
 # stages 2 and 3 swapped (maps 16, 8, 4, 4, 2, 1), measured on one 2-core CPU: it has 15.2M MACs at the
 # largest instead of 19.6M, and trains 1.1-1.4x faster per step; and in runs of about an hour subnet accuracy
-# followed MACs better (Kendall tau 0.17-0.26 in five runs against 0.03-0.13 in five, init, schedules
+# followed MACs better (Kendall tau 0.17-0.26 in six runs against 0.03-0.13 in five, init, schedules
 # and samplers varied). With the swap, MACs varied most in stage 2 at 4x4, whose width bought no
 # accuracy, while stage 0's did. Strides 1, 2, 2, 2, 2 put half the MACs in the first two stages and
 # stepped 2x slower (tau 0.125). (A full-resolution stem trains 2-3x slower on a CPU.)
