@@ -12,8 +12,8 @@ well inherited weights rank 50 random subnets.
    batch norm recalibrated on 2,000 training images, on all 10,000 test images; Kendall tau of
    accuracy against MACs.
 
-Space: ``ofa-mbv3-w1.0-cifar10`` (OFA's w1.0 blocks, 32 px input, stride-2 stem, OFA's stage strides
-2, 2, 2, 1, 2, so the maps are 16, 8, 4, 2, 2 and 1 pixels wide).
+Space: ``ofa-mbv3-w1.0-cifar10`` (OFA's w1.0 blocks, 32 px input, stride-2 stem, stage strides
+2, 2, 2, 2, 2, so the maps are 16, 8, 4, 2, 1 and 1 pixels wide).
 """
 
 from __future__ import annotations
