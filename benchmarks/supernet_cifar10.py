@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--subnets", type=int, default=50)
     parser.add_argument("--throughput-steps", type=int, default=20)
     parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
+    parser.add_argument("--label-weight", type=float, default=0.0,
+                        help="weight of the label loss added to the smaller subnets' distillation (default 0)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
                         help="sandwich (default) or OFA's progressive shrinking")
     parser.add_argument("--batch-size", type=int, default=128, help="images per step; the peak lr scales with it")
@@ -125,6 +127,7 @@ def main() -> None:
 
     trainer = SupernetTrainer(space, data, TrainConfig(epochs=epochs, batch_size=args.batch_size,
                                                         random_subnets=args.random_subnets,
+                                                        label_weight=args.label_weight,
                                                         schedule=args.schedule, seed=args.seed))
     start = time.perf_counter()
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
@@ -150,6 +153,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
+            "label_weight": args.label_weight,
             "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
             "epochs": epochs, "train_minutes": train_minutes,
             "largest": accuracy["largest"], "smallest": accuracy["smallest"],

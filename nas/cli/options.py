@@ -14,13 +14,22 @@ class CommandError(NasError):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
-def positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
+
+
+def positive_float(text: str) -> float:
+    if not (value := _number(text)) > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    if not (value := _number(text)) >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, 0 or more")
     return value
 
 

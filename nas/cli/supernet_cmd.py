@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nas.cli.options import json_value, positive_float, positive_int, space_names
+from nas.cli.options import json_value, non_negative_float, positive_float, positive_int, space_names
 from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS, SCHEDULES
 
 CIFAR_SPACE = "ofa-mbv3-w1.0-cifar10"
@@ -35,6 +35,9 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate for batch 128 (default 0.1)")
     parser.add_argument("--random-subnets", type=int, default=2, metavar="N",
                         help="random subnets per step besides the largest and smallest (default 2)")
+    parser.add_argument("--label-weight", type=non_negative_float, default=0.0, metavar="W",
+                        help="add W times the label loss to the smaller subnets' distillation loss "
+                             "(default 0: distillation only; OFA uses 1)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
@@ -101,7 +104,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         random_subnets=args.random_subnets, schedule=args.schedule, seed=args.seed)
+                         random_subnets=args.random_subnets, label_weight=args.label_weight, schedule=args.schedule,
+                         seed=args.seed)
     workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
     if workers:
         from nas.supernet.distributed import train_on_ray

@@ -1,8 +1,8 @@
 """Sandwich-rule supernet training with in-place distillation (BigNAS / OFA).
 
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
-subnets on the largest one's softened predictions of the same batch, and applies the summed
-gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
+subnets on the largest one's predictions of the same batch (plus, at ``label_weight``, on the labels),
+and applies the summed gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
 quarter of the epochs trains the largest subnet alone, then kernel size, depth and expand ratio
 become elastic in turn; as in OFA, the expanded channels are sorted by importance when the expand
 ratio becomes elastic, so the smaller ratios start from the channels that matter most. A checkpoint
@@ -41,12 +41,15 @@ class TrainConfig:
     weight_decay: float = 5e-5
     label_smoothing: float = 0.1
     random_subnets: int = 2
+    # weight of the label cross-entropy added to the distillation loss of every smaller subnet
+    # (OFA adds it at weight 1; BigNAS and the default here distill only)
+    label_weight: float = 0.0
     schedule: str = "sandwich"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.random_subnets < 0:
-            raise NasError("epochs and batch size must be positive, random subnets not negative")
+        if self.epochs < 1 or self.batch_size < 1 or self.random_subnets < 0 or self.label_weight < 0:
+            raise NasError("epochs and batch size must be positive, random subnets and label weight not negative")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
@@ -95,6 +98,16 @@ def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
     if not any(elastic):
         return []
     return [space.canonical(row[None])[0] for row in genes]
+
+
+def subnet_loss(logits: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, label_weight: float,
+                label_smoothing: float) -> torch.Tensor:
+    """A smaller subnet's loss: cross-entropy with the largest one's probabilities ``teacher``, plus
+    ``label_weight`` times the label-smoothed cross-entropy with the labels."""
+    loss = -(teacher * logits.log_softmax(1)).sum(1).mean()
+    if label_weight:
+        loss = loss + label_weight * F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    return loss
 
 
 def zero_residual_outputs(net: ElasticMobileNetV3) -> None:
@@ -170,7 +183,8 @@ class SupernetTrainer:
         if training is None:
             raise NasError(f"{path} holds weights only, no training state to resume")
         if training["config"] != asdict(self.config):
-            changed = sorted(k for k, v in training["config"].items() if asdict(self.config).get(k) != v)
+            saved, now = training["config"], asdict(self.config)
+            changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
             raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
         self.net.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(training["optimizer"])
@@ -191,8 +205,8 @@ class SupernetTrainer:
         for genes in subnets:
             self.net.set_active(genes)
             with self.autocast:
-                student = self.net(images).float().log_softmax(1)
-            (-(teacher * student).sum(1).mean()).backward()
+                student = self.net(images).float()
+            subnet_loss(student, teacher, labels, self.config.label_weight, self.config.label_smoothing).backward()
         if self.world_size > 1:
             self._average_gradients()
         self.optimizer.step()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nas.supernet.checkpoint import load_checkpoint
 from tests.cli import nas
 
 ARCH = json.dumps({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 32})
@@ -16,8 +17,9 @@ ARCH = json.dumps({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 32})
 def trained(cifar_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "supernet.pt"
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "1", "--batch-size", "50",
-              "--random-subnets", "1", "--out", str(out))
+              "--random-subnets", "1", "--label-weight", "0.5", "--out", str(out))
     assert run.returncode == 0, run.stderr
+    assert load_checkpoint(out).training["config"]["label_weight"] == 0.5
     assert "200 training and 100 test images, 10 classes" in run.stderr
     assert "epoch 1/1: loss" in run.stderr and "test: largest" in run.stderr
     return out
@@ -34,7 +36,8 @@ def test_train_then_evaluate_a_subnet(trained: Path, cifar_small: Path) -> None:
 def test_resume_continues_a_finished_run_to_more_epochs_only_with_the_same_settings(
         trained: Path, cifar_small: Path, tmp_path: Path) -> None:
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "2", "--batch-size", "50",
-              "--random-subnets", "1", "--out", str(tmp_path / "more.pt"), "--resume", str(trained), "--quiet")
+              "--random-subnets", "1", "--label-weight", "0.5", "--out", str(tmp_path / "more.pt"),
+              "--resume", str(trained), "--quiet")
     assert run.returncode != 0
     assert run.stderr.count("\n") == 1 and "other settings (epochs)" in run.stderr
 
@@ -52,6 +55,8 @@ def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Pa
 @pytest.mark.parametrize(("args", "message"), [
     (["train-supernet", "--data", "/nonexistent", "--epochs", "1", "--out", "x.pt"], "no dataset at /nonexistent"),
     (["train-supernet", "--data", "{data}", "--epochs", "0", "--out", "x.pt"], "--epochs"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--label-weight", "-1", "--out", "x.pt"],
+     "--label-weight"),
     (["eval-subnet", "--supernet", "/nonexistent.pt", "--arch", ARCH, "--data", "{data}"], "no checkpoint at"),
     (["eval-subnet", "--supernet", "{ckpt}", "--arch", '{"ks": [3]}', "--data", "{data}"], "arch"),
     (["export", "--supernet", "{ckpt}", "--arch", ARCH, "--format", "tflite", "--out", "x"], "--format"),

@@ -17,6 +17,7 @@ from nas.supernet.train import (
     augment,
     elastic_dimensions,
     sample_subnets,
+    subnet_loss,
     train_supernet,
 )
 from searchspaces import get_space
@@ -63,6 +64,38 @@ def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> 
     trainer.save(tmp_path / "run.pt")
     with pytest.raises(NasError, match=r"other settings \(epochs, lr\)"):
         SupernetTrainer(SPACE, small_data, config(epochs=3, lr=0.2)).resume(tmp_path / "run.pt")
+
+
+def test_resuming_a_checkpoint_that_predates_a_setting_names_it(small_data, tmp_path: Path) -> None:
+    SupernetTrainer(SPACE, small_data, config(epochs=1)).save(tmp_path / "run.pt")
+    payload = torch.load(tmp_path / "run.pt", weights_only=True)
+    del payload["training"]["config"]["label_weight"]  # as a run saved before the setting existed
+    torch.save(payload, tmp_path / "run.pt")
+    with pytest.raises(NasError, match=r"other settings \(label_weight\)"):
+        SupernetTrainer(SPACE, small_data, config(epochs=1)).resume(tmp_path / "run.pt")
+
+
+def test_the_label_weight_adds_label_cross_entropy_to_the_distillation_loss() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 10, generator=generator)
+    teacher = torch.randn(8, 10, generator=generator).softmax(1)
+    labels = torch.randint(0, 10, (8,), generator=generator)
+    distillation = torch.nn.functional.cross_entropy(logits, teacher)  # torch's soft-target cross-entropy
+    with_labels = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert torch.allclose(subnet_loss(logits, teacher, labels, 0.0, 0.1), distillation)
+    assert torch.allclose(subnet_loss(logits, teacher, labels, 0.5, 0.1), distillation + 0.5 * with_labels)
+
+
+def test_a_step_with_label_weight_trains_the_subnets_on_the_labels_too(small_data) -> None:
+    images, labels = small_data.train.images[:50], small_data.train.labels[:50]
+    smallest = [np.zeros_like(SPACE.gene_sizes)]
+    weights = []
+    for label_weight in (0.0, 0.0, 1.0):
+        trainer = SupernetTrainer(SPACE, small_data, config(label_weight=label_weight))
+        batch = trainer.normalize(images).contiguous(memory_format=trainer.memory_format)
+        trainer.train_step(batch, labels, smallest)
+        weights.append(trainer.net.state_dict()["blocks.1.mobile_inverted_conv.point_linear.conv.conv.weight"])
+    assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
 
 
 def test_a_checkpoint_of_another_stride_layout_is_refused(small_data, tmp_path: Path) -> None:
