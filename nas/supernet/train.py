@@ -1,11 +1,12 @@
 """Sandwich-rule supernet training with in-place distillation (BigNAS / OFA).
 
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
-subnets on the largest one's predictions of the same batch (plus, at ``label_weight``, on the labels),
-and applies the summed gradients once. ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first
-quarter of the epochs trains the largest subnet alone, then kernel size, depth and expand ratio
-become elastic in turn; as in OFA, the expanded channels are sorted by importance when the expand
-ratio becomes elastic, so the smaller ratios start from the channels that matter most. A checkpoint
+subnets on the largest one's predictions of the same batch (plus, at ``label_weight``, on the
+labels), and applies the summed gradients once. ``schedule="progressive"`` follows OFA's progressive
+shrinking instead: the first quarter of the epochs trains the largest subnet alone, then kernel size,
+depth and expand ratio become elastic in turn; as in OFA, the expanded channels are sorted by
+importance when the expand ratio becomes elastic, so the smaller ratios start from the channels that
+matter most. A checkpoint
 is written after every epoch; a run resumed from one continues bit for bit as if it had not stopped
 (every random stream is seeded per epoch).
 """
@@ -182,8 +183,8 @@ class SupernetTrainer:
         training = checkpoint.training
         if training is None:
             raise NasError(f"{path} holds weights only, no training state to resume")
-        if training["config"] != asdict(self.config):
-            saved, now = training["config"], asdict(self.config)
+        saved, now = training["config"], asdict(self.config)
+        if saved != now:
             changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
             raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
         self.net.load_state_dict(checkpoint.state_dict)
