@@ -5,9 +5,8 @@ well inherited weights rank 50 random subnets.
 
 1. Throughput: images/s of a training step of the largest subnet alone and of a sandwich step
    (largest + smallest + 2 random subnets), measured on fresh weights over ``--throughput-steps`` steps.
-2. Training: the number of epochs whose measured cost fits ``--minutes`` (each epoch's steps at the
-   rate measured for its phase of ``--schedule``, plus the per-epoch test of the largest and
-   smallest subnets), then a real run of that many epochs, timed end to end.
+2. Training: ``--minutes`` of it (``nas train-supernet --minutes``: the one-cycle learning rate
+   follows the clock, and the run trains as many epochs as fit), or ``--epochs`` exactly.
 3. Evaluation: the largest, the smallest and ``--subnets`` random subnets with inherited weights,
    batch norm recalibrated on 2,000 training images, on all 10,000 test images; Kendall tau of
    accuracy against MACs.
@@ -28,20 +27,18 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
+from nas.cli.options import non_negative_float, positive_float, positive_int
 from nas.supernet import SCHEDULES
 from nas.supernet.data import load_image_dataset
-from nas.supernet.train import SupernetTrainer, TrainConfig, elastic_dimensions, sample_subnets, train_supernet
+from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets, train_supernet
 from searchspaces import get_space
 
 SPACE = "ofa-mbv3-w1.0-cifar10"
 DEFAULT_DATA = Path(os.environ.get("NAS_DATA_DIR", "../shared/data")) / "images" / "cifar10_jpg.tar.gz"
-EPOCH_TEST_IMAGES = 2000  # the per-epoch test of largest and smallest, as train_supernet runs it
 
 
-def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int,
-              elastic: tuple[bool, bool, bool] = (True, True, True)) -> float:
-    """Images/s of training steps with the largest plus ``subnets_per_step - 1`` further subnets, which
-    shrink only in the ``elastic`` (kernel, depth, expand) dimensions."""
+def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> float:
+    """Images/s of training steps with the largest plus ``subnets_per_step - 1`` further subnets."""
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
     train, batch = trainer.data.train, trainer.config.batch_size
@@ -49,7 +46,8 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int,
     def one_step() -> None:
         index = torch.randint(0, len(train.labels), (batch,), generator=generator)
         images = trainer.normalize(train.images[index]).to(trainer.device, memory_format=trainer.memory_format)
-        subnets = sample_subnets(trainer.space, rng, subnets_per_step - 2, elastic) if subnets_per_step > 1 else []
+        subnets = sample_subnets(trainer.space, rng, subnets_per_step - 2, (True, True, True)) \
+            if subnets_per_step > 1 else []
         trainer.train_step(images, train.labels[index].to(trainer.device), subnets)  # .item() in it syncs a GPU
 
     for _ in range(2):  # warm-up
@@ -60,36 +58,26 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int,
     return steps * batch / (time.perf_counter() - start)
 
 
-def run_seconds(epochs: int, schedule: str, epoch_seconds: dict[tuple[bool, bool, bool], float]) -> float:
-    """Estimated time of ``epochs`` epochs of ``schedule``, each at its phase's measured cost."""
-    return sum(epoch_seconds[elastic_dimensions(schedule, e, epochs)] for e in range(epochs))
-
-
-def epochs_within(minutes: float, schedule: str, epoch_seconds: dict[tuple[bool, bool, bool], float]) -> int:
-    """The most epochs (at least one) whose estimated time fits in ``minutes``."""
-    epochs = 1
-    while run_seconds(epochs + 1, schedule, epoch_seconds) <= minutes * 60:
-        epochs += 1
-    return epochs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
-    parser.add_argument("--epochs", type=int, help="train this many epochs instead of fitting --minutes")
+    parser.add_argument("--minutes", type=positive_float, default=60.0, help="training time budget (default 60)")
+    parser.add_argument("--epochs", type=positive_int, help="train this many epochs instead of --minutes")
     parser.add_argument("--out", type=Path, default=Path("cifar10-supernet.pt"))
-    parser.add_argument("--subnets", type=int, default=50)
-    parser.add_argument("--throughput-steps", type=int, default=20)
+    parser.add_argument("--subnets", type=positive_int, default=50)
+    parser.add_argument("--throughput-steps", type=positive_int, default=20)
     parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
-    parser.add_argument("--label-weight", type=float, default=0.0,
+    parser.add_argument("--label-weight", type=non_negative_float, default=0.0,
                         help="weight of the label loss added to the smaller subnets' distillation (default 0)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
                         help="sandwich (default) or OFA's progressive shrinking")
-    parser.add_argument("--batch-size", type=int, default=128, help="images per step; the peak lr scales with it")
+    parser.add_argument("--batch-size", type=positive_int, default=128,
+                        help="images per step; the peak lr scales with it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if args.random_subnets < 0:
+        parser.error("--random-subnets must not be negative")
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
@@ -103,39 +91,24 @@ def main() -> None:
     probe = SupernetTrainer(space, data, TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed))
     largest_rate = step_rate(probe, 1, args.throughput_steps)
     sandwich_rate = step_rate(probe, 4, args.throughput_steps)
-    start = time.perf_counter()  # the per-epoch test, part of an epoch's cost
-    probe.evaluate(space.gene_sizes - 1, EPOCH_TEST_IMAGES)
-    probe.evaluate(np.zeros_like(space.gene_sizes), EPOCH_TEST_IMAGES)
-    epoch_test_s = time.perf_counter() - start
+    del probe
     print(f"throughput: largest subnet alone {largest_rate:.1f} images/s; sandwich step (4 subnets) "
           f"{sandwich_rate:.1f} images/s; a sandwich step costs {largest_rate / sandwich_rate:.2f}x a largest step")
-    phases = sorted({elastic_dimensions(args.schedule, e, 4) for e in range(4)})
-    epoch_seconds = {}
-    for elastic in phases:  # each phase of the run's schedule, at the run's subnets per step
-        if not any(elastic):
-            rate = largest_rate
-        elif elastic == (True, True, True) and args.random_subnets == 2:
-            rate = sandwich_rate
-        else:
-            rate = step_rate(probe, 2 + args.random_subnets, args.throughput_steps, elastic)
-            print(f"the run's step (elastic kernel, depth, expand: {elastic}): {rate:.1f} images/s")
-        epoch_seconds[elastic] = len(data.train.labels) / rate + epoch_test_s
-    del probe
-    epochs = args.epochs or epochs_within(args.minutes, args.schedule, epoch_seconds)
-    print(f"estimated {run_seconds(epochs, args.schedule, epoch_seconds) / 60:.1f} min for {epochs} epochs "
-          f"of the {args.schedule} schedule")
 
-    trainer = SupernetTrainer(space, data, TrainConfig(epochs=epochs, batch_size=args.batch_size,
+    length = {"epochs": args.epochs} if args.epochs else {"minutes": args.minutes}
+    trainer = SupernetTrainer(space, data, TrainConfig(**length, batch_size=args.batch_size,
                                                         random_subnets=args.random_subnets,
                                                         label_weight=args.label_weight,
                                                         schedule=args.schedule, seed=args.seed))
     start = time.perf_counter()
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
-        f"  epoch {r.epoch}/{epochs} at {(time.perf_counter() - start) / 60:.1f} min: loss {r.loss:.3f}, "
-        f"train acc {r.train_accuracy:.1%}, {r.images_per_second:.1f} images/s, test (2,000 images) "
-        f"largest {r.test_accuracy['largest']:.1%} smallest {r.test_accuracy['smallest']:.1%}", flush=True))
+        f"  {trainer.epoch_label(r.epoch)}: loss {r.loss:.3f}, train acc {r.train_accuracy:.1%}, "
+        f"{r.images_per_second:.1f} images/s, test (2,000 images) largest {r.test_accuracy['largest']:.1%} "
+        f"smallest {r.test_accuracy['smallest']:.1%}", flush=True))
     train_minutes = (time.perf_counter() - start) / 60
-    print(f"trained {epochs} epochs in {train_minutes:.1f} min; checkpoint {args.out}")
+    epochs = trainer.epoch
+    cut = "" if args.epochs else " (the last one cut at the budget)"
+    print(f"trained {epochs} epochs in {train_minutes:.1f} min{cut}; checkpoint {args.out}")
 
     rng = np.random.default_rng(args.seed + 1)
     named = {"largest": space.gene_sizes - 1, "smallest": np.zeros_like(space.gene_sizes)}

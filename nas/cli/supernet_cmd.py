@@ -28,7 +28,11 @@ def _add_train(commands: Any) -> None:
                     "Writes an OFA-layout checkpoint after every epoch.")
     parser.add_argument("--space", default=CIFAR_SPACE, choices=_ofa_spaces(), help=f"default {CIFAR_SPACE}")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR|TAR", help="the dataset")
-    parser.add_argument("--epochs", type=positive_int, required=True)
+    length = parser.add_mutually_exclusive_group(required=True)
+    length.add_argument("--epochs", type=positive_int, help="train this many epochs")
+    length.add_argument("--minutes", type=positive_float, metavar="M",
+                        help="train for M minutes: the learning rate follows the clock, so the run anneals and "
+                             "ends on time, after as many epochs as fit (the last one possibly cut short)")
     parser.add_argument("--out", type=Path, required=True, metavar="CKPT", help="checkpoint written every epoch")
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue the run that wrote this checkpoint")
     parser.add_argument("--batch-size", type=positive_int, default=128)
@@ -103,7 +107,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from searchspaces import get_space
 
     space = get_space(args.space)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    config = TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
                          random_subnets=args.random_subnets, label_weight=args.label_weight, schedule=args.schedule,
                          seed=args.seed)
     workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
@@ -120,8 +124,8 @@ def _run_train(args: argparse.Namespace) -> int:
     trainer = SupernetTrainer(space, data, config)
     if args.resume:
         trainer.resume(args.resume)
-        console.print(f"resumed after epoch {trainer.epoch}")
-    with _EpochProgress(console, trainer.steps_per_epoch, config.epochs, trainer.epoch) as progress:
+        console.print(f"resumed after {trainer.epoch_label(trainer.epoch)}")
+    with _EpochProgress(console, trainer) as progress:
         train_supernet(trainer, args.out, on_epoch=progress.epoch_done, on_step=progress.step_done)
     return 0
 
@@ -129,10 +133,10 @@ def _run_train(args: argparse.Namespace) -> int:
 class _EpochProgress:
     """A rich progress bar per epoch with the running loss, and a line per finished epoch."""
 
-    def __init__(self, console: Any, steps: int, epochs: int, done: int) -> None:
+    def __init__(self, console: Any, trainer: Any) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.console, self.steps, self.epochs, self.epoch = console, steps, epochs, done
+        self.console, self.trainer = console, trainer
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
                                  console=console, transient=True)
@@ -147,16 +151,16 @@ class _EpochProgress:
 
     def step_done(self, step: int, loss: float) -> None:
         if self.task is None:
-            self.task = self.progress.add_task(f"epoch {self.epoch + 1}/{self.epochs}", total=self.steps, loss=loss)
+            label = self.trainer.epoch_label(self.trainer.epoch + 1)
+            self.task = self.progress.add_task(label, total=self.trainer.steps_per_epoch, loss=loss)
         self.progress.update(self.task, completed=step + 1, loss=loss)
 
     def epoch_done(self, report: Any) -> None:
         if self.task is not None:
             self.progress.remove_task(self.task)
             self.task = None
-        self.epoch = report.epoch
         tested = ", ".join(f"{name} {acc:.1%}" for name, acc in report.test_accuracy.items())
-        self.console.print(f"epoch {report.epoch}/{self.epochs}: loss {report.loss:.3f}, train accuracy "
+        self.console.print(f"{self.trainer.epoch_label(report.epoch)}: loss {report.loss:.3f}, train accuracy "
                            f"{report.train_accuracy:.1%}, {report.images_per_second:.0f} images/s; test: {tested}")
 
 

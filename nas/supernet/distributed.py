@@ -72,7 +72,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
 
     def on_epoch(report: Any) -> None:
         tested = ", ".join(f"{name} {acc:.1%}" for name, acc in report.test_accuracy.items())
-        print(f"epoch {report.epoch}/{trainer.config.epochs}: loss {report.loss:.3f}, "
+        print(f"{trainer.epoch_label(report.epoch)}: loss {report.loss:.3f}, "
               f"{report.images_per_second:.0f} images/s on {world_size} workers; test: {tested}", flush=True)
 
     train_supernet(trainer, Path(loop_config["out"]), on_epoch=on_epoch)

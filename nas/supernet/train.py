@@ -3,12 +3,18 @@
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
 subnets on the largest one's predictions of the same batch (plus, at ``label_weight``, on the
 labels), and applies the summed gradients once. ``schedule="progressive"`` follows OFA's progressive
-shrinking instead: the first quarter of the epochs trains the largest subnet alone, then kernel size,
+shrinking instead: the first quarter of the run trains the largest subnet alone, then kernel size,
 depth and expand ratio become elastic in turn; as in OFA, the expanded channels are sorted by
 importance when the expand ratio becomes elastic, so the smaller ratios start from the channels that
-matter most. A checkpoint
-is written after every epoch; a run resumed from one continues bit for bit as if it had not stopped
-(every random stream is seeded per epoch).
+matter most.
+
+A run lasts a number of epochs or a time budget in minutes. With a budget, the one-cycle learning rate
+follows the clock instead of the step count, so the run anneals to its end on time however fast the
+machine turns out to be, and trains as many epochs as fit (the last one possibly cut short).
+
+A checkpoint is written after every epoch; a run of epochs resumed from one continues bit for bit as
+if it had not stopped (every random stream is seeded per epoch); a budgeted run resumes with the
+minutes it has left.
 """
 
 from __future__ import annotations
@@ -33,10 +39,14 @@ from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
+# A budgeted run's one-cycle schedule advances in this many equal slices of the budget
+BUDGET_TICKS = 10_000
+
 
 @dataclass
 class TrainConfig:
-    epochs: int
+    epochs: int | None = None  # the run's length: a number of epochs, or
+    minutes: float | None = None  # a time budget (wall clock from the first step, per-epoch tests included)
     batch_size: int = 128
     lr: float = 0.1  # peak of the one-cycle schedule, for batch 128
     weight_decay: float = 5e-5
@@ -49,8 +59,12 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.random_subnets < 0 or self.label_weight < 0:
-            raise NasError("epochs and batch size must be positive, random subnets and label weight not negative")
+        if (self.epochs is None) == (self.minutes is None):
+            raise NasError("give the run's length as a number of epochs or as minutes, one of the two")
+        if (self.epochs is not None and self.epochs < 1) or (self.minutes is not None and self.minutes <= 0):
+            raise NasError("the number of epochs and the minutes must be positive")
+        if self.batch_size < 1 or self.random_subnets < 0 or self.label_weight < 0:
+            raise NasError("batch size must be positive, random subnets and label weight not negative")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
@@ -64,18 +78,12 @@ class EpochReport:
     test_accuracy: dict[str, float] = field(default_factory=dict)  # "largest"/"smallest", on a test subset
 
 
-def elastic_dimensions(schedule: str, epoch: int, epochs: int) -> tuple[bool, bool, bool]:
-    """Which of (kernel, depth, expand) may shrink in ``epoch``."""
+def elastic_dimensions(schedule: str, progress: float) -> tuple[bool, bool, bool]:
+    """Which of (kernel, depth, expand) may shrink in an epoch that starts ``progress`` (0 to 1) into the run."""
     if schedule == "sandwich":
         return True, True, True
-    phase = min(3, 4 * epoch // epochs)
+    phase = min(3, int(4 * progress))
     return phase >= 1, phase >= 2, phase >= 3
-
-
-def expand_turns_elastic(schedule: str, epoch: int, epochs: int) -> bool:
-    """Whether ``epoch`` is the first whose expand ratio may shrink after epochs that froze it."""
-    expand_now, expand_before = (elastic_dimensions(schedule, e, epochs)[2] for e in (epoch, epoch - 1))
-    return epoch > 0 and expand_now and not expand_before
 
 
 def sample_subnets(space: OFAMobileNetV3Space, rng: np.random.Generator, n: int,
@@ -137,7 +145,8 @@ class SupernetTrainer:
     """Owns the supernet, optimizer and schedule of one training run."""
 
     def __init__(self, space: OFAMobileNetV3Space, data: ImageDataset, config: TrainConfig,
-                 device: str | torch.device | None = None, rank: int = 0, world_size: int = 1) -> None:
+                 device: str | torch.device | None = None, rank: int = 0, world_size: int = 1,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         if len(data.classes) != space.n_classes:  # the classifier takes the dataset's classes
             space = with_classes(space, len(data.classes))
         self.space, self.data, self.config = space, data, config
@@ -161,9 +170,18 @@ class SupernetTrainer:
         self.optimizer = torch.optim.SGD(
             [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=lr, momentum=0.9, nesterov=True)
+        # a budgeted run moves the same schedule along by the clock, in BUDGET_TICKS slices of its minutes
+        total_steps = config.epochs * self.steps_per_epoch if config.epochs else BUDGET_TICKS
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=lr, total_steps=config.epochs * self.steps_per_epoch, pct_start=0.15)
+            self.optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.15)
         self.epoch = 0
+        self.progress = 0.0  # fraction of the run done, in epochs or in minutes
+        self.seconds_before = 0.0  # a budgeted run's training time before it was resumed
+        self.clock = clock  # a budgeted run's
+        self.clock_start: float | None = None  # when this process began training
+        # whether the last epoch trained elastic expand ratios (progressive shrinking sorts the
+        # channels once, when they turn elastic)
+        self.expand_elastic = elastic_dimensions(config.schedule, 0.0)[2]
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -175,7 +193,8 @@ class SupernetTrainer:
     def save(self, path: Path) -> None:
         save_checkpoint(path, self.net, self.metadata(), training={
             "epoch": self.epoch, "config": asdict(self.config), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict()})
+            "scheduler": self.scheduler.state_dict(), "progress": self.progress, "seconds": self.seconds(),
+            "expand_elastic": self.expand_elastic})
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path)
@@ -187,10 +206,45 @@ class SupernetTrainer:
         if saved != now:
             changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
             raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
+        if not {"progress", "seconds", "expand_elastic"} <= training.keys():
+            raise NasError(f"{path} was written by an earlier version of nas, whose runs cannot be resumed")
         self.net.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(training["optimizer"])
         self.scheduler.load_state_dict(training["scheduler"])
-        self.epoch = training["epoch"]
+        self.epoch, self.progress = training["epoch"], training["progress"]
+        self.seconds_before, self.expand_elastic = training["seconds"], training["expand_elastic"]
+
+    # -- the run's length ------------------------------------------------------------------------
+    def seconds(self) -> float:
+        """Training time so far, across resumes (wall clock from the first step, tests included)."""
+        running = self.clock() - self.clock_start if self.clock_start is not None else 0.0
+        return self.seconds_before + running
+
+    @property
+    def finished(self) -> bool:
+        return self.progress >= 1.0
+
+    def epoch_label(self, epoch: int) -> str:
+        """``epoch 3/10``, or in a budgeted run ``epoch 3 (24.1 of 60 min)``, for progress lines."""
+        if self.config.epochs:
+            return f"epoch {epoch}/{self.config.epochs}"
+        return f"epoch {epoch} ({self.seconds() / 60:.1f} of {self.config.minutes:g} min)"
+
+    def _advance_schedule(self, step: int) -> None:
+        """After ``step`` of the epoch: the run's progress, and the learning rate and momentum that go with it."""
+        if self.config.epochs:
+            steps = self.epoch * self.steps_per_epoch + step + 1
+            self.progress = steps / (self.config.epochs * self.steps_per_epoch)
+            self.scheduler.step()
+            return
+        seconds = self.seconds()
+        if self.world_size > 1:  # workers stop on the same step only if they agree on the time
+            seconds = self._mean_across_workers(seconds)
+        self.progress = seconds / (60 * self.config.minutes)
+        tick = min(BUDGET_TICKS, int(self.progress * BUDGET_TICKS))
+        if tick > self.scheduler.last_epoch:
+            self.scheduler.last_epoch = tick - 1  # OneCycleLR computes its values from this step index
+            self.scheduler.step()
 
     # -- training ------------------------------------------------------------------------------
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, subnets: list[np.ndarray]) -> tuple[float, int]:
@@ -211,8 +265,14 @@ class SupernetTrainer:
         if self.world_size > 1:
             self._average_gradients()
         self.optimizer.step()
-        self.scheduler.step()
         return loss.item(), (logits.argmax(1) == labels).sum().item()
+
+    def _mean_across_workers(self, value: float) -> float:
+        import torch.distributed as dist
+
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor.item() / self.world_size
 
     def _average_gradients(self) -> None:
         """What DDP does, once per step: its per-backward hooks would all-reduce once per subnet.
@@ -235,12 +295,15 @@ class SupernetTrainer:
 
     def train_epoch(self, on_step: Callable[[int, float], None] | None = None) -> EpochReport:
         config, epoch = self.config, self.epoch
-        if expand_turns_elastic(config.schedule, epoch, config.epochs):
+        if self.clock_start is None:
+            self.clock_start = self.clock()
+        elastic = elastic_dimensions(config.schedule, self.progress)
+        if elastic[2] and not self.expand_elastic:
             self.sort_channels()
+        self.expand_elastic = elastic[2]
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         rng = np.random.default_rng([config.seed, epoch])
-        elastic = elastic_dimensions(config.schedule, epoch, config.epochs)
         train = self.data.train
         order = torch.randperm(len(train.labels), generator=generator)
         total_loss = correct = seen = 0
@@ -252,11 +315,14 @@ class SupernetTrainer:
             labels = train.labels[index].to(self.device)
             subnets = sample_subnets(self.space, rng, config.random_subnets, elastic)
             loss, right = self.train_step(images, labels, subnets)
+            self._advance_schedule(step)
             total_loss += loss * len(index)
             correct += right
             seen += len(index)
             if on_step:
                 on_step(step, loss)
+            if self.finished:  # a budgeted run's time is up
+                break
         self.epoch += 1
         rate = seen * self.world_size / (time.perf_counter() - start)  # all workers together
         return EpochReport(self.epoch, total_loss / seen, correct / seen, rate)
@@ -267,9 +333,9 @@ class SupernetTrainer:
 
 def train_supernet(trainer: SupernetTrainer, out: Path, on_epoch: Callable[[EpochReport], None] | None = None,
                    on_step: Callable[[int, float], None] | None = None, test_limit: int | None = 2000) -> None:
-    """Train from ``trainer.epoch`` to the configured number of epochs, checkpointing each epoch."""
+    """Train from where ``trainer`` is to the end of its epochs or minutes, checkpointing each epoch."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    while trainer.epoch < trainer.config.epochs:
+    while not trainer.finished:
         report = trainer.train_epoch(on_step)
         if trainer.rank != 0:  # data-parallel workers: the first one tests and writes the checkpoint
             continue

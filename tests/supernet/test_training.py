@@ -12,6 +12,7 @@ from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet
 from nas.supernet.data import load_image_dataset
 from nas.supernet.train import (
+    BUDGET_TICKS,
     SupernetTrainer,
     TrainConfig,
     augment,
@@ -75,6 +76,85 @@ def test_resuming_a_checkpoint_that_predates_a_setting_names_it(small_data, tmp_
         SupernetTrainer(SPACE, small_data, config(epochs=1)).resume(tmp_path / "run.pt")
 
 
+def test_resuming_a_checkpoint_without_the_training_progress_is_refused(small_data, tmp_path: Path) -> None:
+    SupernetTrainer(SPACE, small_data, config(epochs=1)).save(tmp_path / "run.pt")
+    payload = torch.load(tmp_path / "run.pt", weights_only=True)
+    del payload["training"]["progress"]  # as a run saved before runs could be budgeted in minutes
+    torch.save(payload, tmp_path / "run.pt")
+    with pytest.raises(NasError, match="written by an earlier version of nas"):
+        SupernetTrainer(SPACE, small_data, config(epochs=1)).resume(tmp_path / "run.pt")
+
+
+def test_a_run_lasts_a_number_of_epochs_or_of_minutes() -> None:
+    for length in ({"epochs": None}, {"epochs": 2, "minutes": 1.0}):
+        with pytest.raises(NasError, match="epochs or as minutes"):
+            config(**length)
+    with pytest.raises(NasError, match="must be positive"):
+        config(epochs=None, minutes=0.0)
+
+
+class StepClock:
+    """A clock that moves only when the trainer takes a step: 7 seconds a step."""
+
+    def __init__(self, trainer: SupernetTrainer, start: float = 0.0) -> None:
+        self.now, self.lrs = start, []
+        step = trainer.train_step
+
+        def timed_step(*args):  # type: ignore[no-untyped-def]
+            self.lrs.append(trainer.optimizer.param_groups[0]["lr"])
+            self.now += 7.0
+            return step(*args)
+
+        trainer.train_step = timed_step  # type: ignore[method-assign]
+        trainer.clock = lambda: self.now
+
+
+def budgeted(small_data, start: float = 0.0) -> tuple[SupernetTrainer, StepClock]:
+    trainer = SupernetTrainer(SPACE, small_data, config(epochs=None, minutes=1.0))
+    return trainer, StepClock(trainer, start)
+
+
+def test_a_budgeted_run_follows_the_one_cycle_schedule_by_the_clock_and_stops_on_time(
+        small_data, tmp_path: Path) -> None:
+    trainer, clock = budgeted(small_data)
+    reports: list = []
+    train_supernet(trainer, tmp_path / "net.pt", on_epoch=reports.append, test_limit=10)
+    # 4 steps an epoch, 7 s a step: the 60 s are up after the 9th step, one step into the third epoch
+    assert len(clock.lrs) == 9 and [r.epoch for r in reports] == [1, 2, 3]
+    assert trainer.finished and trainer.progress == pytest.approx(63 / 60)
+    # the learning rate of each step is torch's one-cycle schedule at the time it started
+    peak = 0.1 * 50 / 128
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=peak, momentum=0.9)
+    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peak, total_steps=BUDGET_TICKS, pct_start=0.15)
+    schedule = [peak / 25]
+    for _ in range(BUDGET_TICKS):
+        optimizer.step()
+        reference.step()
+        schedule.append(optimizer.param_groups[0]["lr"])
+    expected = [schedule[int(7 * step / 60 * BUDGET_TICKS)] for step in range(9)]
+    assert clock.lrs == pytest.approx(expected, rel=1e-9)
+    assert max(clock.lrs) > 0.5 * peak and trainer.optimizer.param_groups[0]["lr"] == pytest.approx(schedule[-1])
+    saved = load_supernet(tmp_path / "net.pt")[1].training
+    assert saved["seconds"] == 63 and saved["config"]["minutes"] == 1.0 and saved["epoch"] == 3
+
+
+def test_a_resumed_budgeted_run_has_the_minutes_it_had_left(small_data, tmp_path: Path) -> None:
+    straight, _ = budgeted(small_data)
+    train_supernet(straight, tmp_path / "straight.pt", test_limit=10)
+
+    first, _ = budgeted(small_data)
+    first.train_epoch()
+    first.save(tmp_path / "half.pt")
+    resumed, clock = budgeted(small_data, start=1000.0)  # another process: only time spent training counts
+    resumed.resume(tmp_path / "half.pt")
+    assert resumed.seconds() == 28 and resumed.epoch_label(1) == "epoch 1 (0.5 of 1 min)"
+    train_supernet(resumed, tmp_path / "resumed.pt", test_limit=10)
+    assert len(clock.lrs) == 5 and resumed.epoch == 3
+
+    expected, actual = straight.net.state_dict(), resumed.net.state_dict()
+    assert all(torch.equal(expected[key], actual[key]) for key in expected)
+
+
 def test_the_label_weight_adds_label_cross_entropy_to_the_distillation_loss() -> None:
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(8, 10, generator=generator)
@@ -130,9 +210,11 @@ def _largest_loss(trainer: SupernetTrainer) -> float:
 
 
 def test_progressive_shrinking_unfreezes_kernel_then_depth_then_expand() -> None:
-    assert [elastic_dimensions("progressive", epoch, 8) for epoch in range(0, 8, 2)] == [
+    assert [elastic_dimensions("progressive", epoch / 8) for epoch in range(0, 8, 2)] == [
         (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
-    assert elastic_dimensions("sandwich", 0, 8) == (True, True, True)
+    assert elastic_dimensions("progressive", 0.249) == (False, False, False)
+    assert elastic_dimensions("progressive", 1.0) == (True, True, True)
+    assert elastic_dimensions("sandwich", 0.0) == (True, True, True)
     largest = SPACE.gene_sizes - 1
     rng = np.random.default_rng(0)
     assert sample_subnets(SPACE, rng, 2, (False, False, False)) == []
