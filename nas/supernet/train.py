@@ -177,7 +177,7 @@ class SupernetTrainer:
         self.epoch = 0
         self.progress = 0.0  # fraction of the run done, in epochs or in minutes
         self.seconds_before = 0.0  # a budgeted run's training time before it was resumed
-        self.clock = clock  # a budgeted run's
+        self.clock = clock  # what a budgeted run's minutes are measured on
         self.clock_start: float | None = None  # when this process began training
         # whether the last epoch trained elastic expand ratios (progressive shrinking sorts the
         # channels once, when they turn elastic)
@@ -237,14 +237,22 @@ class SupernetTrainer:
             self.progress = steps / (self.config.epochs * self.steps_per_epoch)
             self.scheduler.step()
             return
-        seconds = self.seconds()
-        if self.world_size > 1:  # workers stop on the same step only if they agree on the time
-            seconds = self._mean_across_workers(seconds)
-        self.progress = seconds / (60 * self.config.minutes)
+        self.progress = self._budget_spent()
         tick = min(BUDGET_TICKS, int(self.progress * BUDGET_TICKS))
         if tick > self.scheduler.last_epoch:
             self.scheduler.last_epoch = tick - 1  # OneCycleLR computes its values from this step index
             self.scheduler.step()
+
+    def _budget_spent(self) -> float:
+        seconds = self.seconds()
+        if self.world_size > 1:  # workers stop on the same step only if they agree on the time
+            seconds = self._mean_across_workers(seconds)
+        return seconds / (60 * self.config.minutes)
+
+    def check_time(self) -> None:
+        """Between the epochs of a budgeted run: the per-epoch test may have used up the time left."""
+        if self.config.minutes:
+            self.progress = max(self.progress, self._budget_spent())
 
     # -- training ------------------------------------------------------------------------------
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, subnets: list[np.ndarray]) -> tuple[float, int]:
@@ -337,12 +345,14 @@ def train_supernet(trainer: SupernetTrainer, out: Path, on_epoch: Callable[[Epoc
     out.parent.mkdir(parents=True, exist_ok=True)
     while not trainer.finished:
         report = trainer.train_epoch(on_step)
-        if trainer.rank != 0:  # data-parallel workers: the first one tests and writes the checkpoint
-            continue
-        largest, smallest = trainer.space.gene_sizes - 1, np.zeros_like(trainer.space.gene_sizes)
-        report.test_accuracy = {"largest": trainer.evaluate(largest, test_limit),
-                                "smallest": trainer.evaluate(smallest, test_limit)}
-        trainer.save(out)
-        if on_epoch:
-            on_epoch(report)
+        lead = trainer.rank == 0  # data-parallel workers: the first one tests and writes the checkpoint
+        if lead:
+            largest, smallest = trainer.space.gene_sizes - 1, np.zeros_like(trainer.space.gene_sizes)
+            report.test_accuracy = {"largest": trainer.evaluate(largest, test_limit),
+                                    "smallest": trainer.evaluate(smallest, test_limit)}
+        trainer.check_time()  # every worker, before the checkpoint records whether the run is over
+        if lead:
+            trainer.save(out)
+            if on_epoch:
+                on_epoch(report)
 

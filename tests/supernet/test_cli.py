@@ -42,6 +42,17 @@ def test_resume_continues_a_finished_run_to_more_epochs_only_with_the_same_setti
     assert run.stderr.count("\n") == 1 and "other settings (epochs)" in run.stderr
 
 
+def test_a_run_of_minutes_ends_on_time_and_records_its_budget(cifar_small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "budgeted.pt"
+    run = nas("train-supernet", "--data", str(cifar_small), "--minutes", "0.05", "--batch-size", "50",
+              "--random-subnets", "0", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    training = load_checkpoint(out).training
+    assert training["config"]["minutes"] == 0.05 and training["config"]["epochs"] is None
+    assert training["progress"] >= 1.0 and training["seconds"] >= 3.0  # trained until the 3 s were up
+    assert f"epoch {training['epoch']} (" in run.stderr and "of 0.05 min): loss" in run.stderr
+
+
 def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Path, tmp_path: Path) -> None:
     out = tmp_path / "subnet.onnx"
     run = nas("export", "--supernet", str(trained), "--arch", ARCH, "--format", "onnx", "--out", str(out),
@@ -55,6 +66,10 @@ def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Pa
 @pytest.mark.parametrize(("args", "message"), [
     (["train-supernet", "--data", "/nonexistent", "--epochs", "1", "--out", "x.pt"], "no dataset at /nonexistent"),
     (["train-supernet", "--data", "{data}", "--epochs", "0", "--out", "x.pt"], "--epochs"),
+    (["train-supernet", "--data", "{data}", "--out", "x.pt"], "one of the arguments --epochs --minutes is required"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--minutes", "5", "--out", "x.pt"],
+     "argument --minutes: not allowed with argument --epochs"),
+    (["train-supernet", "--data", "{data}", "--minutes", "0", "--out", "x.pt"], "--minutes"),
     (["train-supernet", "--data", "{data}", "--epochs", "1", "--label-weight", "-1", "--out", "x.pt"],
      "--label-weight"),
     (["eval-subnet", "--supernet", "/nonexistent.pt", "--arch", ARCH, "--data", "{data}"], "no checkpoint at"),

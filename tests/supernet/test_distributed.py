@@ -26,6 +26,17 @@ def test_two_workers_train_one_supernet(cifar_small: Path, tmp_path: Path, ray_r
     assert supernet.space.n_classes == 10
 
 
+def test_two_workers_stop_a_budgeted_run_on_the_same_step(cifar_small: Path, tmp_path: Path,
+                                                          ray_runtime: None) -> None:
+    # a worker that stopped a step before the other would leave it waiting in the gradient all-reduce
+    # for ever, and one that stopped after would end with other weights (worker 0 checks both agree)
+    config = TrainConfig(minutes=0.05, batch_size=50, random_subnets=0, seed=1)
+    out = tmp_path / "supernet.pt"
+    train_on_ray("ofa-mbv3-w1.0-cifar10", cifar_small, config, out, workers=2)
+    training = load_checkpoint(out).training
+    assert training["progress"] >= 1.0 and training["config"]["minutes"] == 0.05
+
+
 def test_more_workers_than_cpus_is_refused(cifar_small: Path, tmp_path: Path, ray_runtime: None) -> None:
     with pytest.raises(NasError, match="3 workers need 3 CPUs; the Ray cluster has 2"):
         train_on_ray("ofa-mbv3-w1.0-cifar10", cifar_small, TrainConfig(epochs=1), tmp_path / "x.pt", workers=3)

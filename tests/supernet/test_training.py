@@ -138,6 +138,22 @@ def test_a_budgeted_run_follows_the_one_cycle_schedule_by_the_clock_and_stops_on
     assert saved["seconds"] == 63 and saved["config"]["minutes"] == 1.0 and saved["epoch"] == 3
 
 
+def test_a_budget_that_the_per_epoch_test_used_up_starts_no_further_epoch(small_data, tmp_path: Path) -> None:
+    trainer, clock = budgeted(small_data)
+    evaluate = trainer.evaluate
+
+    def slow_evaluate(*args):  # type: ignore[no-untyped-def]
+        clock.now += 20.0  # the first epoch's 4 steps take 28 s, its test of two subnets 40 s more
+        return evaluate(*args)
+
+    trainer.evaluate = slow_evaluate  # type: ignore[method-assign]
+    train_supernet(trainer, tmp_path / "net.pt", test_limit=10)
+    assert trainer.epoch == 1 and len(clock.lrs) == 4
+    resumed, _ = budgeted(small_data)
+    resumed.resume(tmp_path / "net.pt")
+    assert resumed.finished  # the checkpoint knows the run is over
+
+
 def test_a_resumed_budgeted_run_has_the_minutes_it_had_left(small_data, tmp_path: Path) -> None:
     straight, _ = budgeted(small_data)
     train_supernet(straight, tmp_path / "straight.pt", test_limit=10)
