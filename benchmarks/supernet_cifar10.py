@@ -100,15 +100,12 @@ def main() -> None:
                                                         random_subnets=args.random_subnets,
                                                         label_weight=args.label_weight,
                                                         schedule=args.schedule, seed=args.seed))
-    start = time.perf_counter()
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
         f"  {trainer.epoch_label(r.epoch)}: loss {r.loss:.3f}, train acc {r.train_accuracy:.1%}, "
         f"{r.images_per_second:.1f} images/s, test (2,000 images) largest {r.test_accuracy['largest']:.1%} "
         f"smallest {r.test_accuracy['smallest']:.1%}", flush=True))
-    train_minutes = (time.perf_counter() - start) / 60
-    epochs = trainer.epoch
-    cut = "" if args.epochs else " (the last one cut at the budget)"
-    print(f"trained {epochs} epochs in {train_minutes:.1f} min{cut}; checkpoint {args.out}")
+    train_minutes, epochs = trainer.seconds() / 60, trainer.epoch
+    print(f"trained {epochs} epochs in {train_minutes:.1f} min; checkpoint {args.out}")
 
     rng = np.random.default_rng(args.seed + 1)
     named = {"largest": space.gene_sizes - 1, "smallest": np.zeros_like(space.gene_sizes)}

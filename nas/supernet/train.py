@@ -193,8 +193,7 @@ class SupernetTrainer:
     def save(self, path: Path) -> None:
         save_checkpoint(path, self.net, self.metadata(), training={
             "epoch": self.epoch, "config": asdict(self.config), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "progress": self.progress, "seconds": self.seconds(),
-            "expand_elastic": self.expand_elastic})
+            "scheduler": self.scheduler.state_dict(), "seconds": self.seconds(), "expand_elastic": self.expand_elastic})
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path)
@@ -206,13 +205,16 @@ class SupernetTrainer:
         if saved != now:
             changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
             raise NasError(f"{path} was trained with other settings ({', '.join(changed)}); resume with the same ones")
-        if not {"progress", "seconds", "expand_elastic"} <= training.keys():
+        if not {"seconds", "expand_elastic"} <= training.keys():
             raise NasError(f"{path} was written by an earlier version of nas, whose runs cannot be resumed")
         self.net.load_state_dict(checkpoint.state_dict)
         self.optimizer.load_state_dict(training["optimizer"])
         self.scheduler.load_state_dict(training["scheduler"])
-        self.epoch, self.progress = training["epoch"], training["progress"]
-        self.seconds_before, self.expand_elastic = training["seconds"], training["expand_elastic"]
+        self.epoch, self.seconds_before, self.expand_elastic = (
+            training["epoch"], training["seconds"], training["expand_elastic"])
+        # checkpoints are written at the end of an epoch, after the time was last checked
+        epochs, minutes = self.config.epochs, self.config.minutes
+        self.progress = self.epoch / epochs if epochs else self.seconds_before / (60 * minutes)
 
     # -- the run's length ------------------------------------------------------------------------
     def seconds(self) -> float:

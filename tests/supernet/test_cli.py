@@ -49,7 +49,7 @@ def test_a_run_of_minutes_ends_on_time_and_records_its_budget(cifar_small: Path,
     assert run.returncode == 0, run.stderr
     training = load_checkpoint(out).training
     assert training["config"]["minutes"] == 0.05 and training["config"]["epochs"] is None
-    assert training["progress"] >= 1.0 and training["seconds"] >= 3.0  # trained until the 3 s were up
+    assert training["seconds"] >= 3.0  # trained until the 3 s were up
     assert f"epoch {training['epoch']} (" in run.stderr and "of 0.05 min): loss" in run.stderr
 
 
