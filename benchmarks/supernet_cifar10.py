@@ -9,7 +9,8 @@ well inherited weights rank 50 random subnets.
    follows the clock, and the run trains as many epochs as fit), or ``--epochs`` exactly.
 3. Evaluation: the largest, the smallest and ``--subnets`` random subnets with inherited weights,
    batch norm recalibrated on 2,000 training images, on all 10,000 test images; Kendall tau of
-   accuracy against MACs.
+   accuracy against MACs, and per stage: its share of the spread of MACs across the random subnets
+   and how its own MACs rank them (which stages' width and depth buy accuracy in a run this short).
 
 Space: ``ofa-mbv3-w1.0-cifar10`` (OFA's w1.0 blocks, 32 px input, stride-2 stem, stage strides
 2, 2, 2, 2, 2, so the maps are 16, 8, 4, 2, 1 and 1 pixels wide).
@@ -32,6 +33,7 @@ from nas.supernet import SCHEDULES
 from nas.supernet.data import load_image_dataset
 from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets, train_supernet
 from searchspaces import get_space
+from searchspaces.ofa_mbv3 import MAX_DEPTH, N_STAGES, OFAMobileNetV3Space
 
 SPACE = "ofa-mbv3-w1.0-cifar10"
 DEFAULT_DATA = Path(os.environ.get("NAS_DATA_DIR", "../shared/data")) / "images" / "cifar10_jpg.tar.gz"
@@ -56,6 +58,20 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> fl
     for _ in range(steps):
         one_step()
     return steps * batch / (time.perf_counter() - start)
+
+
+def stage_figures(space: OFAMobileNetV3Space, genes: np.ndarray, accs: np.ndarray) -> list[dict[str, float]]:
+    """Per stage: its output map size, its share of the variance of MACs across ``genes`` (stages are
+    drawn independently, so the shares add up to about the MACs of all stages), and Kendall tau of its
+    own MACs against ``accs``."""
+    stage_macs = space.slot_macs(genes).reshape(len(genes), N_STAGES, MAX_DEPTH).sum(2)
+    total_variance = stage_macs.sum(1).var()
+    size, figures = -(-space.resolutions[0] // 2), []
+    for stage, stride in enumerate(space.stage_strides):
+        size = -(-size // stride)
+        figures.append({"map": size, "macs_variance_share": float(stage_macs[:, stage].var() / total_variance),
+                        "kendall_tau": float(kendalltau(stage_macs[:, stage], accs).statistic)})
+    return figures
 
 
 def main() -> None:
@@ -119,6 +135,10 @@ def main() -> None:
     print(f"{args.subnets} random subnets ({(time.perf_counter() - start) / 60:.1f} min): accuracy "
           f"{accs.min():.2%}..{accs.max():.2%} (median {np.median(accs):.2%}), MACs {macs.min() / 1e6:.1f}M.."
           f"{macs.max() / 1e6:.1f}M; Kendall tau(MACs, accuracy) {tau:.3f}; below 50 %: {(accs < 0.5).sum()}")
+    stages = stage_figures(space, genes, accs)
+    for stage, figures in enumerate(stages):
+        print(f"  stage {stage} ({figures['map']}x{figures['map']} maps): {figures['macs_variance_share']:.0%} of "
+              f"the MACs' variance; Kendall tau(stage MACs, accuracy) {figures['kendall_tau']:+.3f}")
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({
@@ -129,7 +149,7 @@ def main() -> None:
             "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}
                        for g, m, a in zip(genes, macs, accs)],
-            "kendall_tau": tau}, indent=1))
+            "kendall_tau": tau, "stages": stages}, indent=1))
 
 
 if __name__ == "__main__":
