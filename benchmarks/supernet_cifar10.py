@@ -62,8 +62,8 @@ def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> fl
 
 def stage_figures(space: OFAMobileNetV3Space, genes: np.ndarray, accs: np.ndarray) -> list[dict[str, float]]:
     """Per stage: its output map size, its share of the variance of MACs across ``genes`` (stages are
-    drawn independently, so the shares add up to about the MACs of all stages), and Kendall tau of its
-    own MACs against ``accs``."""
+    drawn independently, so the shares add up to about one), and Kendall tau of its own MACs against
+    ``accs``."""
     stage_macs = space.slot_macs(genes).reshape(len(genes), N_STAGES, MAX_DEPTH).sum(2)
     total_variance = stage_macs.sum(1).var()
     size, figures = -(-space.resolutions[0] // 2), []
