@@ -66,12 +66,10 @@ def stage_figures(space: OFAMobileNetV3Space, genes: np.ndarray, accs: np.ndarra
     ``accs``."""
     stage_macs = space.slot_macs(genes).reshape(len(genes), N_STAGES, MAX_DEPTH).sum(2)
     total_variance = stage_macs.sum(1).var()
-    size, figures = -(-space.resolutions[0] // 2), []
-    for stage, stride in enumerate(space.stage_strides):
-        size = -(-size // stride)
-        figures.append({"map": size, "macs_variance_share": float(stage_macs[:, stage].var() / total_variance),
-                        "kendall_tau": float(kendalltau(stage_macs[:, stage], accs).statistic)})
-    return figures
+    # a stage's later blocks see its output map
+    maps = space.block_input_sizes(space.resolutions[0])[1::MAX_DEPTH]
+    return [{"map": maps[stage], "macs_variance_share": float(stage_macs[:, stage].var() / total_variance),
+             "kendall_tau": float(kendalltau(stage_macs[:, stage], accs).statistic)} for stage in range(N_STAGES)]
 
 
 def main() -> None:

@@ -165,7 +165,7 @@ class OFAMobileNetV3Space(SearchSpace):
         return MBConv(w_in, w_out, kernel, stride, mid, STAGE_ACTS[stage], STAGE_SE[stage],
                       residual=stride == 1 and w_in == w_out)
 
-    def _block_input_sizes(self, resolution: int) -> list[int]:
+    def block_input_sizes(self, resolution: int) -> list[int]:
         """Spatial size entering each of the 20 slots (a stage's first slot sees the previous stride)."""
         size = -(-resolution // 2)
         sizes = []
@@ -190,7 +190,7 @@ class OFAMobileNetV3Space(SearchSpace):
     def slot_table(self, count: Callable[[MBConv, int], float], resolution: int, dtype: type = np.int64) -> np.ndarray:
         """``count(block, input size)`` of every (slot, depth, kernel, expand) choice; 0 for unused slots."""
         table = np.zeros((N_BLOCKS, len(DEPTHS), len(KERNELS), len(EXPANDS)), dtype=dtype)
-        for slot, size in enumerate(self._block_input_sizes(resolution)):
+        for slot, size in enumerate(self.block_input_sizes(resolution)):
             for di, depth in enumerate(DEPTHS):
                 if slot % MAX_DEPTH >= depth:
                     continue
