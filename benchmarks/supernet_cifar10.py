@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
     parser.add_argument("--label-weight", type=non_negative_float, default=0.0,
                         help="weight of the label loss added to the smaller subnets' distillation (default 0)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=5e-5,
+                        help="SGD weight decay (default 5e-5)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
                         help="sandwich (default) or OFA's progressive shrinking")
     parser.add_argument("--batch-size", type=positive_int, default=128,
@@ -113,13 +115,14 @@ def main() -> None:
     trainer = SupernetTrainer(space, data, TrainConfig(**length, batch_size=args.batch_size,
                                                         random_subnets=args.random_subnets,
                                                         label_weight=args.label_weight,
+                                                        weight_decay=args.weight_decay,
                                                         schedule=args.schedule, seed=args.seed))
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
         f"  {trainer.epoch_label(r.epoch)}: loss {r.loss:.3f}, train acc {r.train_accuracy:.1%}, "
         f"{r.images_per_second:.1f} images/s, test (2,000 images) largest {r.test_accuracy['largest']:.1%} "
         f"smallest {r.test_accuracy['smallest']:.1%}", flush=True))
     train_minutes, epochs = trainer.seconds() / 60, trainer.epoch
-    print(f"trained {epochs} epochs in {train_minutes:.1f} min; checkpoint {args.out}")
+    print(f"trained {epochs} epoch{'s' * (epochs != 1)} in {train_minutes:.1f} min; checkpoint {args.out}")
 
     rng = np.random.default_rng(args.seed + 1)
     named = {"largest": space.gene_sizes - 1, "smallest": np.zeros_like(space.gene_sizes)}
@@ -141,7 +144,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
-            "label_weight": args.label_weight,
+            "label_weight": args.label_weight, "weight_decay": args.weight_decay,
             "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
             "epochs": epochs, "train_minutes": train_minutes,
             "largest": accuracy["largest"], "smallest": accuracy["smallest"],

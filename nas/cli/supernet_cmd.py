@@ -37,6 +37,8 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue the run that wrote this checkpoint")
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate for batch 128 (default 0.1)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=5e-5, metavar="WD",
+                        help="SGD weight decay of the convolution and linear weights (default 5e-5)")
     parser.add_argument("--random-subnets", type=int, default=2, metavar="N",
                         help="random subnets per step besides the largest and smallest (default 2)")
     parser.add_argument("--label-weight", type=non_negative_float, default=0.0, metavar="W",
@@ -108,8 +110,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     space = get_space(args.space)
     config = TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
-                         random_subnets=args.random_subnets, label_weight=args.label_weight, schedule=args.schedule,
-                         seed=args.seed)
+                         weight_decay=args.weight_decay, random_subnets=args.random_subnets,
+                         label_weight=args.label_weight, schedule=args.schedule, seed=args.seed)
     workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
     if workers:
         from nas.supernet.distributed import train_on_ray

@@ -49,7 +49,7 @@ class TrainConfig:
     minutes: float | None = None  # a time budget (wall clock from the first step, per-epoch tests included)
     batch_size: int = 128
     lr: float = 0.1  # peak of the one-cycle schedule, for batch 128
-    weight_decay: float = 5e-5
+    weight_decay: float = 5e-5  # on weights of two or more dimensions; none on batch norm and biases
     label_smoothing: float = 0.1
     random_subnets: int = 2
     # weight of the label cross-entropy added to the distillation loss of every smaller subnet
@@ -63,8 +63,8 @@ class TrainConfig:
             raise NasError("give the run's length as a number of epochs or as minutes, one of the two")
         if (self.epochs is not None and self.epochs < 1) or (self.minutes is not None and self.minutes <= 0):
             raise NasError("the number of epochs and the minutes must be positive")
-        if self.batch_size < 1 or self.random_subnets < 0 or self.label_weight < 0:
-            raise NasError("batch size must be positive, random subnets and label weight not negative")
+        if self.batch_size < 1 or min(self.random_subnets, self.label_weight, self.weight_decay) < 0:
+            raise NasError("batch size must be positive; random subnets, label weight and weight decay not negative")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 

@@ -17,9 +17,10 @@ ARCH = json.dumps({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 32})
 def trained(cifar_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "supernet.pt"
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "1", "--batch-size", "50",
-              "--random-subnets", "1", "--label-weight", "0.5", "--out", str(out))
+              "--random-subnets", "1", "--label-weight", "0.5", "--weight-decay", "4e-4", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    assert load_checkpoint(out).training["config"]["label_weight"] == 0.5
+    config = load_checkpoint(out).training["config"]
+    assert config["label_weight"] == 0.5 and config["weight_decay"] == 4e-4
     assert "200 training and 100 test images, 10 classes" in run.stderr
     assert "epoch 1/1: loss" in run.stderr and "test: largest" in run.stderr
     return out
@@ -36,7 +37,8 @@ def test_train_then_evaluate_a_subnet(trained: Path, cifar_small: Path) -> None:
 def test_resume_continues_a_finished_run_to_more_epochs_only_with_the_same_settings(
         trained: Path, cifar_small: Path, tmp_path: Path) -> None:
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "2", "--batch-size", "50",
-              "--random-subnets", "1", "--label-weight", "0.5", "--out", str(tmp_path / "more.pt"),
+              "--random-subnets", "1", "--label-weight", "0.5", "--weight-decay", "4e-4",
+              "--out", str(tmp_path / "more.pt"),
               "--resume", str(trained), "--quiet")
     assert run.returncode != 0
     assert run.stderr.count("\n") == 1 and "other settings (epochs)" in run.stderr
@@ -72,6 +74,8 @@ def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Pa
     (["train-supernet", "--data", "{data}", "--minutes", "0", "--out", "x.pt"], "--minutes"),
     (["train-supernet", "--data", "{data}", "--epochs", "1", "--label-weight", "-1", "--out", "x.pt"],
      "--label-weight"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--weight-decay", "-1e-4", "--out", "x.pt"],
+     "--weight-decay"),
     (["eval-subnet", "--supernet", "/nonexistent.pt", "--arch", ARCH, "--data", "{data}"], "no checkpoint at"),
     (["eval-subnet", "--supernet", "{ckpt}", "--arch", '{"ks": [3]}', "--data", "{data}"], "arch"),
     (["export", "--supernet", "{ckpt}", "--arch", ARCH, "--format", "tflite", "--out", "x"], "--format"),
