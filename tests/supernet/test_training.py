@@ -93,6 +93,12 @@ def test_a_run_lasts_a_number_of_epochs_or_of_minutes() -> None:
         config(epochs=None, minutes=0.0)
 
 
+@pytest.mark.parametrize("setting", ["batch_size", "random_subnets", "label_weight", "weight_decay"])
+def test_a_negative_setting_is_refused_from_python_too(setting: str) -> None:
+    with pytest.raises(NasError, match=setting.replace("_", " ")):
+        config(**{setting: -1})
+
+
 class StepClock:
     """A clock that moves only when the trainer takes a step: 7 seconds a step."""
 
