@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
     parser.add_argument("--label-weight", type=non_negative_float, default=0.0,
                         help="weight of the label loss added to the smaller subnets' distillation (default 0)")
-    parser.add_argument("--weight-decay", type=non_negative_float, default=5e-5,
-                        help="SGD weight decay (default 5e-5)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=TrainConfig.weight_decay,
+                        help="SGD weight decay (default %(default)g)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
                         help="sandwich (default) or OFA's progressive shrinking")
     parser.add_argument("--batch-size", type=positive_int, default=128,
