@@ -15,12 +15,13 @@ import numpy as np
 from cachetools import TTLCache
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from api.database import default_url, make_engine, upgrade, writer
 from api.tables import Job, JobKind, JobStatus, Trial, utcnow
+from nas.errors import NasError
 from nas.pareto import pareto_mask
 
 METRIC_COLUMNS = {"accuracy": Trial.accuracy, "macs": Trial.macs, "params": Trial.params}
@@ -50,10 +51,13 @@ class Constraint:
 class TrialStore:
     def __init__(self, url: str | None = None, migrate: bool = True) -> None:
         self.url = url or default_url()
-        self.engine: Engine = make_engine(self.url)
-        self._writer = writer(self.engine)
-        if migrate:
-            upgrade(self._writer)
+        try:
+            self.engine: Engine = make_engine(self.url)
+            self._writer = writer(self.engine)
+            if migrate:
+                upgrade(self._writer)
+        except SQLAlchemyError as exc:  # a bad URL or a database that is down: one line, not a traceback
+            raise NasError(f"cannot open the store (NAS_DATABASE_URL): {str(exc).strip().splitlines()[0]}") from None
         self._recent_jobs: TTLCache[str, Job] = TTLCache(maxsize=4096, ttl=RECENT_JOB_MAX_AGE_S)
         self._recent_lock = threading.Lock()
 

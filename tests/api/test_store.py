@@ -14,6 +14,8 @@ from sqlalchemy import inspect, text
 from api.database import MIGRATIONS
 from api.store import RECENT_JOB_MAX_AGE_S, SORTABLE, Constraint, TrialRow, TrialStore
 from api.tables import JobKind, JobStatus
+from nas.errors import NasError
+from tests.cli import nas
 
 from .helpers import assert_front_matches, brute_force_front, job_request, random_trials
 
@@ -33,6 +35,24 @@ def _running_job(store: TrialStore, worker: str = "w1") -> str:
 
 def _progress(evaluated: int, generations: int = 1) -> dict[str, object]:
     return {"evaluated": evaluated, "generations": generations, "search_seconds": 0.5, "best_accuracy": 0.7}
+
+
+# -- opening ---------------------------------------------------------------------------------------
+UNREACHABLE = "postgresql://127.0.0.1:1/none"  # nothing listens on port 1
+
+
+@pytest.mark.parametrize("url", [UNREACHABLE, "nonsense://"])
+def test_a_store_that_cannot_be_opened_is_refused_in_one_line(url: str) -> None:
+    with pytest.raises(NasError, match=r"cannot open the store \(NAS_DATABASE_URL\): "):
+        TrialStore(url)
+
+
+def test_the_command_line_says_so_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAS_DATABASE_URL", UNREACHABLE)
+    run = nas("predictor", "collect", "--supernet", "s.pt", "--data", "d", "--samples", "1")
+    assert run.returncode != 0
+    assert "cannot open the store" in run.stderr and "Traceback" not in run.stderr
+    assert run.stderr.strip().count("\n") == 0
 
 
 # -- schema ---------------------------------------------------------------------------------------
