@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from nas.cli.options import non_negative_float, positive_float, positive_int
+from nas.artifacts import data_dirs
+from nas.cli.options import non_negative_float, non_negative_int, positive_float, positive_int
+from nas.errors import NasError
 from nas.supernet import SCHEDULES
 from nas.supernet.data import load_image_dataset
 from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets, train_supernet
@@ -36,7 +38,7 @@ from searchspaces import get_space
 from searchspaces.ofa_mbv3 import MAX_DEPTH, N_STAGES, OFAMobileNetV3Space
 
 SPACE = "ofa-mbv3-w1.0-cifar10"
-DEFAULT_DATA = Path(os.environ.get("NAS_DATA_DIR", "../shared/data")) / "images" / "cifar10_jpg.tar.gz"
+DEFAULT_DATA = data_dirs()[0] / "images" / "cifar10_jpg.tar.gz"
 
 
 def step_rate(trainer: SupernetTrainer, subnets_per_step: int, steps: int) -> float:
@@ -75,26 +77,34 @@ def stage_figures(space: OFAMobileNetV3Space, genes: np.ndarray, accs: np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--minutes", type=positive_float, default=60.0, help="training time budget (default 60)")
-    parser.add_argument("--epochs", type=positive_int, help="train this many epochs instead of --minutes")
+    run_length = parser.add_mutually_exclusive_group()
+    run_length.add_argument("--minutes", type=positive_float, default=60.0, help="training time budget (default 60)")
+    run_length.add_argument("--epochs", type=positive_int, help="train this many epochs instead of --minutes")
     parser.add_argument("--out", type=Path, default=Path("cifar10-supernet.pt"))
     parser.add_argument("--subnets", type=positive_int, default=50)
     parser.add_argument("--throughput-steps", type=positive_int, default=20)
-    parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per sandwich step (default 2)")
-    parser.add_argument("--label-weight", type=non_negative_float, default=0.0,
-                        help="weight of the label loss added to the smaller subnets' distillation (default 0)")
+    parser.add_argument("--random-subnets", type=non_negative_int, default=TrainConfig.random_subnets,
+                        help="random subnets per sandwich step (default %(default)d)")
+    parser.add_argument("--label-weight", type=non_negative_float, default=TrainConfig.label_weight,
+                        help="weight of the label loss in the smaller subnets' loss (default %(default)g)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=TrainConfig.weight_decay,
                         help="SGD weight decay (default %(default)g)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
                         help="sandwich (default) or OFA's progressive shrinking")
-    parser.add_argument("--batch-size", type=positive_int, default=128,
+    parser.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size,
                         help="images per step; the peak lr scales with it")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    if args.random_subnets < 0:
-        parser.error("--random-subnets must not be negative")
+    if args.json and not args.json.parent.is_dir():  # found now, not after the hour's run
+        parser.error(f"--json: no folder {args.json.parent}")
+    try:
+        run(args)
+    except NasError as error:  # bad data or settings: one line
+        parser.error(str(error))
 
+
+def run(args: argparse.Namespace) -> None:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average at start {os.getloadavg()[0]:.2f}")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from nas.cli.options import positive_int
 from nas.supernet.data import ImageDataset, ImageSplit
 from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets
 from searchspaces import get_space
@@ -30,8 +31,9 @@ MODES = ("bf16-nchw", "bf16-channels-last", "fp32-nchw", "fp32-channels-last")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=MODES, default="bf16-nchw")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=30, help="steps per measurement (median of the last half)")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--steps", type=positive_int, default=30,
+                        help="steps per measurement (median of the last half)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("supernet_gpu_step.py: no CUDA device")
