@@ -39,7 +39,7 @@ def main() -> None:
     try:
         net, checkpoint = load_supernet(args.supernet)
         normalize = trained_normalize(checkpoint, args.supernet)  # refuses OFA's files, which record no data
-        data = load_dataset_of(checkpoint, args.data, checkpoint.meta["resolution"])
+        data = load_dataset_of(checkpoint, args.data)
     except NasError as error:
         raise SystemExit(f"supernet_uniform_subnets.py: {error}") from None
     space = net.space

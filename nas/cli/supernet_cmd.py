@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nas.cli.options import json_value, non_negative_float, positive_float, positive_int, space_names
+from nas.cli.options import json_value, non_negative_float, non_negative_int, positive_float, positive_int, space_names
 from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS, SCHEDULES
 
 CIFAR_SPACE = "ofa-mbv3-w1.0-cifar10"
@@ -39,7 +39,7 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate for batch 128 (default 0.1)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=5e-5, metavar="WD",
                         help="SGD weight decay of the convolution and linear weights (default 5e-5)")
-    parser.add_argument("--random-subnets", type=int, default=2, metavar="N",
+    parser.add_argument("--random-subnets", type=non_negative_int, default=2, metavar="N",
                         help="random subnets per step besides the largest and smallest (default 2)")
     parser.add_argument("--label-weight", type=non_negative_float, default=0.0, metavar="W",
                         help="add W times the label loss to the smaller subnets' distillation loss "
@@ -49,7 +49,8 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="data-parallel training on N Ray Train workers (GPUs when the cluster has them; "
-                             "$RAY_ADDRESS or a local Ray); without it, one process and no Ray")
+                             "$RAY_ADDRESS or a local Ray); with $RAY_ADDRESS set, one worker there by default; "
+                             "without either, one process and no Ray")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=_run_train)
 
@@ -70,8 +71,10 @@ def _add_export(commands: Any) -> None:
     parser = commands.add_parser(
         "export", help="write a subnet with inherited weights as ONNX, TorchScript or a torch.export program",
         description="Export a standalone subnet and a metadata JSON (<OUT>.json: arch, MACs, params, latency "
-                    "measured here, input normalization, supernet and predictor hashes).")
+                    "measured here, input normalization, the supernet's hash, a predictor's prediction).")
     _subnet_options(parser)
+    parser.add_argument("--space", choices=_ofa_spaces(),
+                        help="the supernet's space, for one of OFA's released supernets (they do not record it)")
     parser.add_argument("--format", choices=EXPORT_FORMATS, required=True,
                         help="onnx (dynamic batch), torchscript, or pt (a torch.export archive; name it .pt2, "
                              "the extension torch.export.load expects without a warning)")
@@ -79,15 +82,14 @@ def _add_export(commands: Any) -> None:
     parser.add_argument("--calib-data", type=Path, metavar="DIR|TAR",
                         help="recalibrate batch norm on this dataset's training images first")
     _calib_images_option(parser)
-    parser.add_argument("--predictor", metavar="NAME|PATH", help="record this predictor's hash and prediction")
+    parser.add_argument("--predictor", metavar="NAME|PATH",
+                        help="record this predictor's prediction, with its name or its file's SHA-256")
     parser.set_defaults(run=_run_export)
 
 
 def _subnet_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--supernet", type=Path, required=True, metavar="CKPT",
-                        help="a checkpoint of nas train-supernet or one of OFA's released supernets")
-    parser.add_argument("--space", choices=_ofa_spaces(),
-                        help="the supernet's space (only needed for OFA's files, which do not record it)")
+                        help="a checkpoint of nas train-supernet")
     parser.add_argument("--arch", type=json_value, required=True, metavar="JSON",
                         help='the subnet, e.g. \'{"ks":[..20],"e":[..20],"d":[..5],"r":32}\', or @FILE')
 
@@ -105,13 +107,14 @@ def _run_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from nas.supernet.data import load_image_dataset
-    from nas.supernet.train import SupernetTrainer, TrainConfig, train_supernet
+    from nas.supernet.train import SupernetTrainer, TrainConfig, check_checkpoint_path, train_supernet
     from searchspaces import get_space
 
     space = get_space(args.space)
     config = TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, random_subnets=args.random_subnets,
                          label_weight=args.label_weight, schedule=args.schedule, seed=args.seed)
+    check_checkpoint_path(args.out)  # before the dataset is decoded
     workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
     if workers:
         from nas.supernet.distributed import train_on_ray
@@ -166,22 +169,16 @@ class _EpochProgress:
                            f"{report.train_accuracy:.1%}, {report.images_per_second:.0f} images/s; test: {tested}")
 
 
-def _load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from nas.supernet.checkpoint import load_supernet
-
-    supernet, checkpoint = load_supernet(args.supernet, args.space)
-    space = supernet.space
-    genes = space.to_genes([space.from_json(args.arch)])[0]
-    return supernet, checkpoint, genes
-
-
 def _run_eval(args: argparse.Namespace) -> int:
+    from nas.supernet.checkpoint import load_checkpoint, supernet_of
     from nas.supernet.evaluate import evaluate_subnet, load_dataset_of, trained_normalize
 
-    supernet, checkpoint, genes = _load(args)
-    normalize = trained_normalize(checkpoint, args.supernet)
+    checkpoint = load_checkpoint(args.supernet)
+    normalize = trained_normalize(checkpoint, args.supernet)  # refuses OFA's files, which record no data
+    supernet = supernet_of(checkpoint, args.supernet)
     space = supernet.space
-    data = load_dataset_of(checkpoint, args.data, int(space.resolution(space.to_arch(genes))))
+    genes = space.to_genes([space.from_json(args.arch)])[0]
+    data = load_dataset_of(checkpoint, args.data)
     acc = evaluate_subnet(supernet, genes, data.train, data.test, normalize, args.calib_images)
     result = {"accuracy": acc, "macs": int(space.macs(genes[None])[0]), "params": int(space.params(genes[None])[0]),
               "arch": space.to_json(space.to_arch(genes))}
@@ -194,15 +191,18 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from nas.supernet.checkpoint import load_supernet
     from nas.supernet.export import ExportRequest, export_subnet
 
-    supernet, checkpoint, genes = _load(args)
+    supernet, checkpoint = load_supernet(args.supernet, args.space)
     space = supernet.space
+    genes = space.to_genes([space.from_json(args.arch)])[0]
     calibration = None
     if args.calib_data:
-        from nas.supernet.data import load_image_dataset
+        from nas.supernet.evaluate import load_dataset_of, trained_normalize
 
-        calibration = load_image_dataset(args.calib_data, int(space.resolution(space.to_arch(genes)))).train
+        trained_normalize(checkpoint, args.supernet)  # OFA's files cannot be recalibrated: say so before decoding
+        calibration = load_dataset_of(checkpoint, args.calib_data).train
     predicted = None
     if args.predictor:
         from nas.cli.options import resolve_predictor
@@ -211,7 +211,7 @@ def _run_export(args: argparse.Namespace) -> int:
         predicted = float(resolve_predictor(get_space(space.name), args.predictor).predict(genes[None])[0])
     metadata = export_subnet(ExportRequest(
         supernet, checkpoint, args.supernet, genes, args.format, args.out, calibration, args.calib_images,
-        Path(args.predictor) if args.predictor and Path(args.predictor).exists() else None, predicted))
+        args.predictor, predicted))
     print(f"wrote {args.out} and {args.out}.json: MACs {metadata['macs'] / 1e6:.1f}M, params "
           f"{metadata['params'] / 1e6:.2f}M, {metadata['latency_ms']['median']:.2f} ms here (torch CPU, 1 thread)")
     return 0

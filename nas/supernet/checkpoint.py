@@ -61,6 +61,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def load_supernet(path: str | Path, space_name: str | None = None) -> tuple[ElasticMobileNetV3, Checkpoint]:
     """The supernet a checkpoint holds, for the space it records (or ``space_name`` for OFA's files)."""
     checkpoint = load_checkpoint(path)
+    return supernet_of(checkpoint, path, space_name), checkpoint
+
+
+def supernet_of(checkpoint: Checkpoint, path: str | Path, space_name: str | None = None) -> ElasticMobileNetV3:
+    """The supernet of a loaded checkpoint (read from ``path``, which errors name)."""
     recorded = checkpoint.meta.get("space")
     if space_name and recorded and space_name != recorded:
         raise NasError(f"{path} is a supernet of {recorded}, not {space_name}")
@@ -87,7 +92,7 @@ def load_supernet(path: str | Path, space_name: str | None = None) -> tuple[Elas
         raise NasError(f"{path} does not fit {name}: {wrong[0]} has shape "
                        f"{tuple(checkpoint.state_dict[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")
     net.load_state_dict(checkpoint.state_dict)
-    return net.eval(), checkpoint
+    return net.eval()
 
 
 def check_layout(checkpoint: Checkpoint, space: OFAMobileNetV3Space, path: str | Path) -> None:

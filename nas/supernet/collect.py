@@ -60,7 +60,7 @@ class _SubnetEvaluator:
         self.request = CollectRequest(**request)
         self.supernet, checkpoint = load_supernet(self.request.supernet)
         self.normalize = trained_normalize(checkpoint, self.request.supernet)
-        self.data = load_dataset_of(checkpoint, self.request.data, max(self.supernet.space.resolutions))
+        self.data = load_dataset_of(checkpoint, self.request.data)
 
     def evaluate(self, index: int, genes: np.ndarray) -> tuple[int, float]:
         from nas.supernet.evaluate import evaluate_subnet
@@ -88,11 +88,13 @@ def collect(request: CollectRequest, store: TrialStore,
     from nas.supernet.checkpoint import load_supernet
     from nas.supernet.evaluate import load_dataset_of, trained_normalize
 
-    # refuse a bad checkpoint or dataset here, in one line, rather than from inside an actor
+    # refuse a bad checkpoint, dataset or setting here, in one line, rather than from inside an actor
+    if request.calibration_images < 2:
+        raise NasError("batch-norm recalibration needs at least 2 images")
     supernet, checkpoint = load_supernet(request.supernet)
     trained_normalize(checkpoint, request.supernet)
     space = supernet.space
-    load_dataset_of(checkpoint, request.data, max(space.resolutions), max_per_class=1)
+    load_dataset_of(checkpoint, request.data, max_per_class=1)
     genes = distinct_samples(space, request.samples, request.seed)
     macs, params = space.macs(genes), space.params(genes)
     keys, archs = arch_keys(space.name, genes), space.to_json_batch(genes)

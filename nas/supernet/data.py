@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -98,5 +99,5 @@ def _tar_members(path: Path) -> Iterator[tuple[str, bytes]]:
             for member in archive:
                 if member.isfile() and PurePosixPath(member.name).suffix.lower() in IMAGE_SUFFIXES:
                     yield member.name, archive.extractfile(member).read()
-    except tarfile.TarError as exc:
+    except (tarfile.TarError, EOFError, zlib.error) as exc:  # EOFError: a compressed tar cut short
         raise NasError(f"{path} is neither a folder nor a readable tar: {exc}") from None

@@ -38,12 +38,13 @@ def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, wo
     loop_config = {"space": space_name, "data": str(data.resolve()), "config": asdict(config),
                    "out": str(out.resolve()), "resume": str(resume.resolve()) if resume else None,
                    "max_per_class": max_per_class}
-    trainer = TorchTrainer(
-        _worker_loop, train_loop_config=loop_config,
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
-        run_config=RunConfig(name="nas-train-supernet", storage_path=tempfile.mkdtemp(prefix="nas-ray-train-")))
     try:
-        trainer.fit()
+        # Ray Train's own run records: the checkpoints are ours, at --out, so nothing there is kept
+        with tempfile.TemporaryDirectory(prefix="nas-ray-train-", ignore_cleanup_errors=True) as storage:
+            TorchTrainer(
+                _worker_loop, train_loop_config=loop_config,
+                scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+                run_config=RunConfig(name="nas-train-supernet", storage_path=storage)).fit()
     except Exception as exc:  # Ray wraps a worker's exception; the user needs its message
         cause = exc
         while cause.__cause__ is not None:

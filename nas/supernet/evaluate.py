@@ -6,11 +6,13 @@ of them; OFA and BigNAS re-estimate them on a few training batches before measur
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nas.errors import NasError
@@ -39,18 +41,27 @@ def trained_normalize(checkpoint: Checkpoint, path: str | Path) -> Normalize:
     return Normalize(checkpoint.meta["mean"], checkpoint.meta["std"])
 
 
-def load_dataset_of(checkpoint: Checkpoint, path: str | Path, size: int,
-                    max_per_class: int | None = None) -> ImageDataset:
-    """The dataset at ``path``, refused unless it has the classes the supernet was trained on."""
-    data = load_image_dataset(path, size, max_per_class)
+def load_dataset_of(checkpoint: Checkpoint, path: str | Path, max_per_class: int | None = None) -> ImageDataset:
+    """The dataset at ``path`` at the resolution the supernet was trained on (subnets of other
+    resolutions resize it batch by batch), refused unless it has the classes it was trained on."""
+    data = load_image_dataset(path, checkpoint.meta["resolution"], max_per_class)
     if data.classes != checkpoint.meta.get("classes"):
         raise NasError(f"{path} has other classes than the supernet was trained on")
     return data
 
 
 def batches(split: ImageSplit, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for start in range(0, len(split.labels), batch_size):
-        yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
+    """The split in batches of nearly equal size, at most ``batch_size``: for batch sizes of 3 or more,
+    never a batch of one image (batch norm cannot normalize one image on 1x1 maps)."""
+    count = math.ceil(len(split.labels) / batch_size)
+    yield from zip(split.images.tensor_split(count), split.labels.tensor_split(count))
+
+
+def at_size(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Images resized to ``size`` pixels square (a subnet's own resolution), unless they are already."""
+    if size is None or images.shape[-1] == size:
+        return images
+    return F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 def subset(split: ImageSplit, images: int | None, seed: int = 0) -> ImageSplit:
@@ -67,9 +78,11 @@ def _device_of(net: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normalize, images: int = CALIBRATION_IMAGES,
-                           batch_size: int = 250, seed: int = 0) -> None:
+                           *, size: int | None = None, batch_size: int = 250, seed: int = 0) -> None:
     """Replace every batch norm's running statistics by their average over ``images`` training images
-    (a fixed random subset, so the result depends on the seed only)."""
+    (a fixed random subset, so the result depends on the seed only), resized to ``size`` if given."""
+    if min(images, len(split.labels)) < 2:
+        raise NasError("batch-norm recalibration needs at least 2 images")
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
@@ -77,18 +90,19 @@ def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normali
     net.train()
     device = _device_of(net)
     for images_batch, _ in batches(subset(split, images, seed), batch_size):
-        net(normalize(images_batch.to(device)))
+        net(normalize(at_size(images_batch.to(device), size)))
     net.eval()
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, split: ImageSplit, normalize: Normalize, batch_size: int = 500,
-             limit: int | None = None) -> float:
+def accuracy(net: nn.Module, split: ImageSplit, normalize: Normalize, *, size: int | None = None,
+             batch_size: int = 500, limit: int | None = None) -> float:
+    """Top-1 accuracy on ``limit`` images of the split (all if None), resized to ``size`` if given."""
     net.eval()
     device = _device_of(net)
     correct = total = 0
     for images, labels in batches(subset(split, limit), batch_size):
-        correct += (net(normalize(images.to(device))).argmax(1).cpu() == labels).sum().item()
+        correct += (net(normalize(at_size(images.to(device), size))).argmax(1).cpu() == labels).sum().item()
         total += len(labels)
     return correct / total
 
@@ -96,7 +110,10 @@ def accuracy(net: nn.Module, split: ImageSplit, normalize: Normalize, batch_size
 def evaluate_subnet(supernet: ElasticMobileNetV3, genes: np.ndarray, train: ImageSplit, test: ImageSplit,
                     normalize: Normalize, calibration_images: int = CALIBRATION_IMAGES,
                     test_limit: int | None = None) -> float:
-    """Top-1 accuracy on ``test`` of the subnet ``genes`` with inherited, recalibrated weights."""
+    """Top-1 accuracy on ``test`` of the subnet ``genes`` with inherited, recalibrated weights, at the
+    subnet's own resolution."""
+    space = supernet.space
+    size = int(space.resolution(space.to_arch(genes)))
     subnet = extract_subnet(supernet, genes).to(_device_of(supernet))
-    recalibrate_batch_norm(subnet, train, normalize, calibration_images)
-    return accuracy(subnet, test, normalize, limit=test_limit)
+    recalibrate_batch_norm(subnet, train, normalize, calibration_images, size=size)
+    return accuracy(subnet, test, normalize, size=size, limit=test_limit)

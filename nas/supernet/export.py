@@ -34,7 +34,7 @@ class ExportRequest:
     out: Path
     calibration: ImageSplit | None = None  # training images for batch-norm recalibration
     calibration_images: int = CALIBRATION_IMAGES
-    predictor_path: Path | None = None
+    predictor: str | None = None  # a registered predictor's name or a predictor file
     predicted_accuracy: float | None = None
 
 
@@ -48,7 +48,7 @@ def export_subnet(request: ExportRequest) -> dict[str, Any]:
     subnet = extract_subnet(request.supernet, request.genes)
     if request.calibration is not None:
         normalize = trained_normalize(request.checkpoint, request.checkpoint_path)
-        recalibrate_batch_norm(subnet, request.calibration, normalize, request.calibration_images)
+        recalibrate_batch_norm(subnet, request.calibration, normalize, request.calibration_images, size=resolution)
     request.out.parent.mkdir(parents=True, exist_ok=True)
     write_model(subnet, request.format, request.out, resolution)
     metadata = _metadata(request, arch, resolution)
@@ -96,8 +96,15 @@ def _metadata(request: ExportRequest, arch: Any, resolution: int) -> dict[str, A
                        "measured_on": "this machine, torch CPU"},
         "batch_norm_recalibrated": request.calibration is not None,
         "supernet": {"path": str(request.checkpoint_path), "sha256": sha256_of(request.checkpoint_path)},
-        "predictor": None if request.predictor_path is None else {
-            "path": str(request.predictor_path), "sha256": sha256_of(request.predictor_path),
-            "predicted_accuracy": request.predicted_accuracy},
+        "predictor": _predictor_record(request.predictor, request.predicted_accuracy),
     }
 
+
+def _predictor_record(name_or_path: str | None, predicted: float | None) -> dict[str, Any] | None:
+    from predictors import PREDICTORS
+
+    if name_or_path is None:
+        return None
+    if name_or_path in PREDICTORS:  # the name takes precedence, as in resolving it
+        return {"name": name_or_path, "predicted_accuracy": predicted}
+    return {"path": name_or_path, "sha256": sha256_of(Path(name_or_path)), "predicted_accuracy": predicted}

@@ -2,11 +2,11 @@
 
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
 subnets on the largest one's predictions of the same batch (plus, at ``label_weight``, on the
-labels), and applies the summed gradients once. ``schedule="progressive"`` follows OFA's progressive
-shrinking instead: the first quarter of the run trains the largest subnet alone, then kernel size,
-depth and expand ratio become elastic in turn; as in OFA, the expanded channels are sorted by
-importance when the expand ratio becomes elastic, so the smaller ratios start from the channels that
-matter most.
+labels), each at its own resolution (the batch resized), and applies the summed gradients once.
+``schedule="progressive"`` follows OFA's progressive shrinking instead: the first quarter of the run
+trains the largest subnet alone, then kernel size, depth and expand ratio become elastic in turn; as
+in OFA, the expanded channels are sorted by importance when the expand ratio becomes elastic, so the
+smaller ratios start from the channels that matter most.
 
 A run lasts a number of epochs or a time budget in minutes. With a budget, the one-cycle learning rate
 follows the clock instead of the step count, so the run anneals to its end on time however fast the
@@ -19,7 +19,6 @@ minutes it has left.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,7 @@ from nas.supernet import SCHEDULES
 from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoint, with_classes
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
-from nas.supernet.evaluate import Normalize, evaluate_subnet
+from nas.supernet.evaluate import Normalize, at_size, evaluate_subnet
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
 # A budgeted run's one-cycle schedule advances in this many equal slices of the budget
@@ -63,8 +62,9 @@ class TrainConfig:
             raise NasError("give the run's length as a number of epochs or as minutes, one of the two")
         if (self.epochs is not None and self.epochs < 1) or (self.minutes is not None and self.minutes <= 0):
             raise NasError("the number of epochs and the minutes must be positive")
-        if self.batch_size < 1 or min(self.random_subnets, self.label_weight, self.weight_decay) < 0:
-            raise NasError("batch size must be positive; random subnets, label weight and weight decay not negative")
+        if self.batch_size < 2 or min(self.random_subnets, self.label_weight, self.weight_decay) < 0:
+            raise NasError("batch size must be at least 2 (batch norm on 1x1 maps needs two images); "
+                           "random subnets, label weight and weight decay not negative")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
@@ -141,6 +141,16 @@ def augment(images: torch.Tensor, generator: torch.Generator, pad: int = 4) -> t
     return padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
 
 
+def _differing_metadata(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Which of a run's space and data records differ: other data changes the input normalization
+    (the mean and std are float sums, compared to a tolerance, as thread counts change their last bits)."""
+    def same(key: str) -> bool:
+        if key in ("mean", "std"):
+            return key in saved and np.allclose(saved[key], now[key], rtol=1e-5, atol=0)
+        return saved.get(key) == now[key]
+    return sorted(key for key in now if not same(key))
+
+
 class SupernetTrainer:
     """Owns the supernet, optimizer and schedule of one training run."""
 
@@ -163,7 +173,12 @@ class SupernetTrainer:
         zero_residual_outputs(self.net)
         self.mean, self.std = data.normalization()
         self.normalize = Normalize(self.mean, self.std)
-        self.steps_per_epoch = math.ceil(len(data.train.labels) / config.batch_size)
+        # whole batches only: a last batch of one image would fail in batch norm on 1x1 maps
+        self.steps_per_epoch = len(data.train.labels) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise NasError(f"{len(data.train.labels)} training images do not make one batch of {config.batch_size}")
+        if config.batch_size < 2 * world_size:
+            raise NasError(f"a batch of {config.batch_size} gives {world_size} workers fewer than 2 images each")
         decay = [p for p in self.net.parameters() if p.ndim > 1]
         no_decay = [p for p in self.net.parameters() if p.ndim <= 1]
         lr = config.lr * config.batch_size / 128
@@ -197,10 +212,14 @@ class SupernetTrainer:
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path)
-        check_layout(checkpoint, self.space, path)
         training = checkpoint.training
         if training is None:
             raise NasError(f"{path} holds weights only, no training state to resume")
+        check_layout(checkpoint, self.space, path)
+        changed = _differing_metadata(checkpoint.meta, self.metadata())
+        if changed:
+            raise NasError(f"{path} was trained on another space or dataset (it records another "
+                           f"{', '.join(changed)}); resume with the same --space, --data and --max-per-class")
         saved, now = training["config"], asdict(self.config)
         if saved != now:
             changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
@@ -261,21 +280,27 @@ class SupernetTrainer:
         """One sandwich step; the largest subnet's loss and number of correct predictions."""
         self.net.train()
         self.optimizer.zero_grad(set_to_none=True)
-        self.net.set_active(self.space.gene_sizes - 1)
+        largest = self.space.gene_sizes - 1
+        self.net.set_active(largest)
         with self.autocast:
-            logits = self.net(images)
+            logits = self.net(self._at_resolution(images, largest))
             loss = F.cross_entropy(logits, labels, label_smoothing=self.config.label_smoothing)
         loss.backward()
         teacher = logits.detach().float().softmax(1)
         for genes in subnets:
             self.net.set_active(genes)
             with self.autocast:
-                student = self.net(images).float()
+                student = self.net(self._at_resolution(images, genes)).float()
             subnet_loss(student, teacher, labels, self.config.label_weight, self.config.label_smoothing).backward()
         if self.world_size > 1:
             self._average_gradients()
         self.optimizer.step()
         return loss.item(), (logits.argmax(1) == labels).sum().item()
+
+    def _at_resolution(self, images: torch.Tensor, genes: np.ndarray) -> torch.Tensor:
+        """The batch at the subnet's own resolution (as in BigNAS: the smaller subnets learn from the
+        largest one's predictions of the same images, resized), so that every resolution is trained."""
+        return at_size(images, int(self.space.resolution(self.space.to_arch(genes))))
 
     def _mean_across_workers(self, value: float) -> float:
         import torch.distributed as dist
@@ -341,9 +366,17 @@ class SupernetTrainer:
         return evaluate_subnet(self.net, genes, self.data.train, self.data.test, self.normalize, test_limit=test_limit)
 
 
+def check_checkpoint_path(out: Path) -> None:
+    """Refuse a checkpoint path that is a directory before training, not when the first epoch's
+    checkpoint fails to be written."""
+    if out.is_dir():
+        raise NasError(f"the checkpoint path {out} is a directory")
+
+
 def train_supernet(trainer: SupernetTrainer, out: Path, on_epoch: Callable[[EpochReport], None] | None = None,
                    on_step: Callable[[int, float], None] | None = None, test_limit: int | None = 2000) -> None:
     """Train from where ``trainer`` is to the end of its epochs or minutes, checkpointing each epoch."""
+    check_checkpoint_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     while not trainer.finished:
         report = trainer.train_epoch(on_step)

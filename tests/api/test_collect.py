@@ -108,4 +108,6 @@ def test_bad_input_is_refused_before_any_job_exists(
         collect(request(supernet, cifar_small, workers=8), sqlite_store)
     with pytest.raises(NasError, match="no checkpoint at"):
         collect(request(tmp_path / "missing.pt", cifar_small), sqlite_store)
+    with pytest.raises(NasError, match="recalibration needs at least 2 images"):
+        collect(request(supernet, cifar_small, calibration_images=1), sqlite_store)
     assert sqlite_store.list_jobs()[1] == 0

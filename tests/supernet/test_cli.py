@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from nas.supernet.checkpoint import load_checkpoint
 from tests.cli import nas
@@ -76,6 +77,16 @@ def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Pa
      "--label-weight"),
     (["train-supernet", "--data", "{data}", "--epochs", "1", "--weight-decay", "-1e-4", "--out", "x.pt"],
      "--weight-decay"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--random-subnets", "-1", "--out", "x.pt"],
+     "--random-subnets"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--batch-size", "1", "--out", "x.pt"],
+     "batch size must be at least 2"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--out", "{data}"], "is a directory"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--max-per-class", "10", "--batch-size", "50",
+      "--out", "x.pt", "--resume", "{ckpt}"], "was trained on another space or dataset (it records another mean, std)"),
+    (["eval-subnet", "--supernet", "{ckpt}", "--arch", ARCH, "--data", "{data}", "--calib-images", "1"],
+     "at least 2 images"),
+    (["eval-subnet", "--supernet", "{ofa}", "--arch", ARCH, "--data", "{data}"], "records no input normalization"),
     (["eval-subnet", "--supernet", "/nonexistent.pt", "--arch", ARCH, "--data", "{data}"], "no checkpoint at"),
     (["eval-subnet", "--supernet", "{ckpt}", "--arch", '{"ks": [3]}', "--data", "{data}"], "arch"),
     (["export", "--supernet", "{ckpt}", "--arch", ARCH, "--format", "tflite", "--out", "x"], "--format"),
@@ -83,8 +94,10 @@ def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Pa
      "not a readable torch checkpoint"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(args: list[str], message: str, trained: Path,
-                                                  cifar_small: Path) -> None:
-    values = {"{data}": str(cifar_small), "{ckpt}": str(trained),
+                                                  cifar_small: Path, tmp_path: Path) -> None:
+    ofa_style = tmp_path / "ofa-style.pth"  # OFA's files hold weights only
+    torch.save({"state_dict": load_checkpoint(trained).state_dict}, ofa_style)
+    values = {"{data}": str(cifar_small), "{ckpt}": str(trained), "{ofa}": str(ofa_style),
               "{image}": str(next((cifar_small / "train" / "cat").iterdir()))}
     args = [values.get(a, a) for a in args]
     run = nas(*args)

@@ -96,6 +96,18 @@ def test_metadata_describes_the_model(checkpoint_path: Path, genes: np.ndarray, 
     assert metadata["predictor"] is None
 
 
+def test_metadata_records_the_predictor_by_name_or_by_file(checkpoint_path: Path, genes: np.ndarray,
+                                                           tmp_path: Path) -> None:
+    fitted = tmp_path / "fitted.json"
+    fitted.write_text("{}")
+    by_file, _ = export(checkpoint_path, genes, "torchscript", tmp_path / "a.ts", predictor=str(fitted),
+                        predicted_accuracy=0.7)
+    assert by_file["predictor"] == {"path": str(fitted), "sha256": sha256_of(fitted), "predicted_accuracy": 0.7}
+    by_name, _ = export(checkpoint_path, genes, "torchscript", tmp_path / "b.ts", predictor="ofa-mlp",
+                        predicted_accuracy=0.8)
+    assert by_name["predictor"] == {"name": "ofa-mlp", "predicted_accuracy": 0.8}
+
+
 def test_calibration_recomputes_batch_norm_on_training_images(checkpoint_path: Path, genes: np.ndarray,
                                                               cifar_small: Path, tmp_path: Path) -> None:
     train = load_image_dataset(cifar_small, 32).train

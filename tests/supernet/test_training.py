@@ -42,6 +42,17 @@ def test_the_dataset_reads_every_class_and_split(small_data) -> None:
     assert small_data.test.labels.bincount().tolist() == [10] * 10
 
 
+@pytest.mark.parametrize("content", [b"not a tar", b"truncated"])
+def test_a_file_that_is_not_a_whole_tar_is_refused_in_one_line(content: bytes, data_dir: Path,
+                                                               tmp_path: Path) -> None:
+    if content == b"truncated":  # the first megabyte of the real CIFAR-10 archive
+        with (data_dir / "images" / "cifar10_jpg.tar.gz").open("rb") as archive:
+            content = archive.read(1 << 20)
+    (tmp_path / "data.tar.gz").write_bytes(content)
+    with pytest.raises(NasError, match="is neither a folder nor a readable tar"):
+        load_image_dataset(tmp_path / "data.tar.gz", 32)
+
+
 def test_a_resumed_run_ends_bit_for_bit_where_an_uninterrupted_one_does(small_data, tmp_path: Path) -> None:
     straight = SupernetTrainer(SPACE, small_data, config())
     train_supernet(straight, tmp_path / "straight.pt", test_limit=50)
@@ -65,6 +76,17 @@ def test_resuming_with_other_settings_is_refused(small_data, tmp_path: Path) -> 
     trainer.save(tmp_path / "run.pt")
     with pytest.raises(NasError, match=r"other settings \(epochs, lr\)"):
         SupernetTrainer(SPACE, small_data, config(epochs=3, lr=0.2)).resume(tmp_path / "run.pt")
+
+
+def test_resuming_on_other_data_or_another_space_is_refused(small_data, cifar_small: Path, tmp_path: Path) -> None:
+    SupernetTrainer(SPACE, small_data, config(epochs=1)).save(tmp_path / "run.pt")
+    fewer = load_image_dataset(cifar_small, 32, max_per_class=10)  # as --max-per-class 10
+    with pytest.raises(NasError, match=r"another space or dataset \(it records another mean, std\)"):
+        SupernetTrainer(SPACE, fewer, config(epochs=1)).resume(tmp_path / "run.pt")
+    # refused by name, before the weights' shapes fail to load
+    wider = OFAMobileNetV3Space("ofa-mbv3-w1.2-cifar10", 1.2, (32,), SPACE.stage_strides, n_classes=10)
+    with pytest.raises(NasError, match=r"another space or dataset \(it records another space\)"):
+        SupernetTrainer(wider, small_data, config(epochs=1)).resume(tmp_path / "run.pt")
 
 
 def test_resuming_a_checkpoint_that_predates_a_setting_names_it(small_data, tmp_path: Path) -> None:
@@ -97,6 +119,36 @@ def test_a_run_lasts_a_number_of_epochs_or_of_minutes() -> None:
 def test_a_negative_setting_is_refused_from_python_too(setting: str) -> None:
     with pytest.raises(NasError, match=setting.replace("_", " ")):
         config(**{setting: -1})
+
+
+def test_every_batch_holds_two_images_or_more(small_data) -> None:
+    """Batch norm cannot normalize one image on the 1x1 maps of the last stages."""
+    with pytest.raises(NasError, match="batch size must be at least 2"):
+        config(batch_size=1)
+    almost_all = SupernetTrainer(SPACE, small_data, config(batch_size=199))
+    almost_all.train_epoch()  # one step: the image left over would have made a batch of one
+    assert almost_all.steps_per_epoch == 1
+    with pytest.raises(NasError, match="200 training images do not make one batch of 256"):
+        SupernetTrainer(SPACE, small_data, config(batch_size=256))
+    with pytest.raises(NasError, match="a batch of 4 gives 3 workers fewer than 2 images each"):
+        SupernetTrainer(SPACE, small_data, config(batch_size=4), rank=0, world_size=3)
+
+
+def test_every_subnet_trains_at_its_own_resolution(small_data) -> None:
+    two_resolutions = OFAMobileNetV3Space("cifar-24-32", 1.0, (24, 32), SPACE.stage_strides, n_classes=10)
+    trainer = SupernetTrainer(two_resolutions, small_data, config())
+    seen: list[int] = []
+    trainer.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[-1]))
+    smallest = np.zeros_like(two_resolutions.gene_sizes)
+    trainer.train_step(trainer.normalize(small_data.train.images[:8]), small_data.train.labels[:8], [smallest])
+    assert seen == [32, 24]  # the largest subnet, then the smallest on the same images resized
+
+
+def test_a_checkpoint_path_that_is_a_directory_is_refused_before_training(small_data, tmp_path: Path) -> None:
+    trainer = SupernetTrainer(SPACE, small_data, config())
+    with pytest.raises(NasError, match="is a directory"):
+        train_supernet(trainer, tmp_path)
+    assert trainer.epoch == 0
 
 
 class StepClock:
