@@ -59,7 +59,7 @@ def _add_eval(commands: Any) -> None:
     parser = commands.add_parser(
         "eval-subnet", help="test accuracy of one subnet with inherited weights",
         description="Cut a subnet out of a supernet, re-estimate its batch-norm statistics on training images "
-                    "and measure its top-1 accuracy on the test split.")
+                    "and measure its top-1 accuracy on the test split, at the subnet's own resolution.")
     _subnet_options(parser)
     parser.add_argument("--data", type=Path, required=True, metavar="DIR|TAR", help="the dataset (ImageFolder layout)")
     _calib_images_option(parser)
