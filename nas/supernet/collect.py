@@ -86,11 +86,10 @@ def collect(request: CollectRequest, store: TrialStore,
             on_result: Callable[[int, float], None] | None = None) -> Collected:
     """Evaluate ``request.samples`` random subnets and store each as a trial; ``on_result(done, accuracy)``."""
     from nas.supernet.checkpoint import load_supernet
-    from nas.supernet.evaluate import load_dataset_of, trained_normalize
+    from nas.supernet.evaluate import check_calibration_images, load_dataset_of, trained_normalize
 
     # refuse a bad checkpoint, dataset or setting here, in one line, rather than from inside an actor
-    if request.calibration_images < 2:
-        raise NasError("batch-norm recalibration needs at least 2 images")
+    check_calibration_images(request.calibration_images)
     supernet, checkpoint = load_supernet(request.supernet)
     trained_normalize(checkpoint, request.supernet)
     space = supernet.space

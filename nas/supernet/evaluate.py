@@ -76,13 +76,18 @@ def _device_of(net: nn.Module) -> torch.device:
     return next(net.parameters()).device
 
 
+def check_calibration_images(images: int) -> None:
+    """Batch norm cannot estimate statistics from one image on 1x1 maps."""
+    if images < 2:
+        raise NasError("batch-norm recalibration needs at least 2 images")
+
+
 @torch.no_grad()
 def recalibrate_batch_norm(net: nn.Module, split: ImageSplit, normalize: Normalize, images: int = CALIBRATION_IMAGES,
                            *, size: int | None = None, batch_size: int = 250, seed: int = 0) -> None:
     """Replace every batch norm's running statistics by their average over ``images`` training images
     (a fixed random subset, so the result depends on the seed only), resized to ``size`` if given."""
-    if min(images, len(split.labels)) < 2:
-        raise NasError("batch-norm recalibration needs at least 2 images")
+    check_calibration_images(min(images, len(split.labels)))
     for module in net.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
