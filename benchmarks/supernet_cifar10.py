@@ -32,8 +32,9 @@ from nas.artifacts import data_dirs
 from nas.cli.options import non_negative_float, non_negative_int, positive_float, positive_int
 from nas.errors import NasError
 from nas.supernet import SCHEDULES
+from nas.supernet.config import TrainConfig
 from nas.supernet.data import load_image_dataset
-from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets, train_supernet
+from nas.supernet.train import SupernetTrainer, sample_subnets, train_supernet
 from searchspaces import get_space
 from searchspaces.ofa_mbv3 import MAX_DEPTH, N_STAGES, OFAMobileNetV3Space
 

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from nas.cli.options import positive_int
+from nas.supernet.config import TrainConfig
 from nas.supernet.data import ImageDataset, ImageSplit
-from nas.supernet.train import SupernetTrainer, TrainConfig, sample_subnets
+from nas.supernet.train import SupernetTrainer, sample_subnets
 from searchspaces import get_space
 
 MODES = ("bf16-nchw", "bf16-channels-last", "fp32-nchw", "fp32-channels-last")

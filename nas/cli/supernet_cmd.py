@@ -10,6 +10,7 @@ from typing import Any
 
 from nas.cli.options import json_value, non_negative_float, non_negative_int, positive_float, positive_int, space_names
 from nas.supernet import CALIBRATION_IMAGES, EXPORT_FORMATS, SCHEDULES
+from nas.supernet.config import TrainConfig
 
 CIFAR_SPACE = "ofa-mbv3-w1.0-cifar10"
 
@@ -35,17 +36,20 @@ def _add_train(commands: Any) -> None:
                              "ends on time, after as many epochs as fit (the last one possibly cut short)")
     parser.add_argument("--out", type=Path, required=True, metavar="CKPT", help="checkpoint written every epoch")
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue the run that wrote this checkpoint")
-    parser.add_argument("--batch-size", type=positive_int, default=128)
-    parser.add_argument("--lr", type=positive_float, default=0.1, help="peak learning rate for batch 128 (default 0.1)")
-    parser.add_argument("--weight-decay", type=non_negative_float, default=5e-5, metavar="WD",
-                        help="SGD weight decay of the convolution and linear weights (default 5e-5)")
-    parser.add_argument("--random-subnets", type=non_negative_int, default=2, metavar="N",
-                        help="random subnets per step besides the largest and smallest (default 2)")
-    parser.add_argument("--label-weight", type=non_negative_float, default=0.0, metavar="W",
+    parser.add_argument("--batch-size", type=positive_int, default=TrainConfig.batch_size,
+                        help="images per step (default %(default)d)")
+    parser.add_argument("--lr", type=positive_float, default=TrainConfig.lr,
+                        help="peak learning rate for batch 128, scaled with the batch size (default %(default)g)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=TrainConfig.weight_decay, metavar="WD",
+                        help="SGD weight decay of the convolution and linear weights (default %(default)g)")
+    parser.add_argument("--random-subnets", type=non_negative_int, default=TrainConfig.random_subnets, metavar="N",
+                        help="random subnets per step besides the largest and smallest (default %(default)d)")
+    parser.add_argument("--label-weight", type=non_negative_float, default=TrainConfig.label_weight, metavar="W",
                         help="add W times the label loss to the smaller subnets' distillation loss "
-                             "(default 0: distillation only; OFA uses 1)")
-    parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich")
-    parser.add_argument("--seed", type=int, default=0)
+                             "(default %(default)g: distillation only; OFA uses 1)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default=TrainConfig.schedule,
+                        help="sandwich rule, or OFA's progressive shrinking (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="default %(default)d")
     parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="data-parallel training on N Ray Train workers (GPUs when the cluster has them; "
@@ -107,7 +111,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from nas.supernet.data import load_image_dataset
-    from nas.supernet.train import SupernetTrainer, TrainConfig, check_checkpoint_path, train_supernet
+    from nas.supernet.train import SupernetTrainer, check_checkpoint_path, train_supernet
     from searchspaces import get_space
 
     space = get_space(args.space)

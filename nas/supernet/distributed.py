@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from nas.errors import NasError
-from nas.supernet.train import TrainConfig
+from nas.supernet.config import TrainConfig
 
 
 def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, workers: int,

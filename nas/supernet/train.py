@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.errors import NasError
-from nas.supernet import SCHEDULES
 from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoint, with_classes
+from nas.supernet.config import TrainConfig
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, at_size, evaluate_subnet
@@ -40,33 +40,6 @@ from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
 # A budgeted run's one-cycle schedule advances in this many equal slices of the budget
 BUDGET_TICKS = 10_000
-
-
-@dataclass
-class TrainConfig:
-    epochs: int | None = None  # the run's length: a number of epochs, or
-    minutes: float | None = None  # a time budget (wall clock from the first step, per-epoch tests included)
-    batch_size: int = 128
-    lr: float = 0.1  # peak of the one-cycle schedule, for batch 128
-    weight_decay: float = 5e-5  # on weights of two or more dimensions; none on batch norm and biases
-    label_smoothing: float = 0.1
-    random_subnets: int = 2
-    # weight of the label cross-entropy added to the distillation loss of every smaller subnet
-    # (OFA adds it at weight 1; BigNAS and the default here distill only)
-    label_weight: float = 0.0
-    schedule: str = "sandwich"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if (self.epochs is None) == (self.minutes is None):
-            raise NasError("give the run's length as a number of epochs or as minutes, one of the two")
-        if (self.epochs is not None and self.epochs < 1) or (self.minutes is not None and self.minutes <= 0):
-            raise NasError("the number of epochs and the minutes must be positive")
-        if self.batch_size < 2 or min(self.random_subnets, self.label_weight, self.weight_decay) < 0:
-            raise NasError("batch size must be at least 2 (batch norm on 1x1 maps needs two images); "
-                           "random subnets, label weight and weight decay not negative")
-        if self.schedule not in SCHEDULES:
-            raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")
 
 
 @dataclass

@@ -8,8 +8,8 @@ import pytest
 
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_checkpoint, load_supernet
+from nas.supernet.config import TrainConfig
 from nas.supernet.distributed import train_on_ray
-from nas.supernet.train import TrainConfig
 from tests.cli import nas
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

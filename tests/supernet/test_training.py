@@ -10,11 +10,11 @@ import torch
 
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet
+from nas.supernet.config import TrainConfig
 from nas.supernet.data import load_image_dataset
 from nas.supernet.train import (
     BUDGET_TICKS,
     SupernetTrainer,
-    TrainConfig,
     augment,
     elastic_dimensions,
     sample_subnets,
