@@ -52,10 +52,11 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="default %(default)d")
     parser.add_argument("--max-per-class", type=positive_int, metavar="N", help="use at most N images per class")
     parser.add_argument("--workers", type=positive_int, metavar="N",
-                        help="data-parallel training on N Ray Train workers (GPUs when the cluster has them; "
+                        help="data-parallel training on N Ray Train workers (one GPU each when the cluster has "
+                             "them, where fewer GPUs than N is refused; "
                              "$RAY_ADDRESS or a local Ray); with $RAY_ADDRESS set, one worker there by default; "
                              "without either, one process and no Ray")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     parser.set_defaults(run=_run_train)
 
 
@@ -123,7 +124,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if workers:
         from nas.supernet.distributed import train_on_ray
 
-        train_on_ray(space.name, args.data, config, args.out, workers, args.resume, args.max_per_class)
+        train_on_ray(space.name, args.data, config, args.out, workers, args.resume, args.max_per_class, args.quiet)
         return 0
     console = Console(stderr=True, quiet=args.quiet)
     with console.status(f"decoding {args.data}"):

@@ -20,8 +20,9 @@ from nas.supernet.config import TrainConfig
 
 
 def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, workers: int,
-                 resume: Path | None = None, max_per_class: int | None = None) -> None:
-    """Train with ``workers`` Ray Train workers; blocks until done. Worker 0's progress is printed."""
+                 resume: Path | None = None, max_per_class: int | None = None, quiet: bool = False) -> None:
+    """Train with ``workers`` Ray Train workers; blocks until done. Worker 0 prints a line per epoch
+    unless ``quiet``."""
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -31,13 +32,11 @@ def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, wo
     # not nas.executors.init_ray: worker 0's per-epoch lines are the progress a user watches
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, configure_logging=False)
-    use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
-    if not use_gpu and ray.cluster_resources().get("CPU", 0) < workers:
-        raise NasError(f"{workers} workers need {workers} CPUs; the Ray cluster has "
-                       f"{int(ray.cluster_resources().get('CPU', 0))}")
+    resources = ray.cluster_resources()
+    use_gpu = uses_gpus(workers, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
     loop_config = {"space": space_name, "data": str(data.resolve()), "config": asdict(config),
                    "out": str(out.resolve()), "resume": str(resume.resolve()) if resume else None,
-                   "max_per_class": max_per_class}
+                   "max_per_class": max_per_class, "quiet": quiet}
     try:
         # Ray Train's own run records: the checkpoints are ours, at --out, so nothing there is kept
         with tempfile.TemporaryDirectory(prefix="nas-ray-train-", ignore_cleanup_errors=True) as storage:
@@ -50,6 +49,19 @@ def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, wo
         while cause.__cause__ is not None:
             cause = cause.__cause__
         raise NasError(f"training on Ray failed: {str(cause).strip().splitlines()[-1]}") from None
+
+
+def uses_gpus(workers: int, cpus: int, gpus: int) -> bool:
+    """Whether ``workers`` train on GPUs (one each) or CPUs in a cluster of ``cpus`` and ``gpus``.
+    A cluster with some GPUs but fewer than workers is refused: CPU workers beside idle GPUs would
+    be a silent slowdown of an order of magnitude."""
+    if gpus >= workers:
+        return True
+    if gpus:
+        raise NasError(f"{workers} workers need {workers} GPUs; the Ray cluster has {gpus} (use --workers {gpus})")
+    if cpus < workers:
+        raise NasError(f"{workers} workers need {workers} CPUs; the Ray cluster has {cpus}")
+    return False
 
 
 def _worker_loop(loop_config: dict[str, Any]) -> None:
@@ -76,7 +88,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         print(f"{trainer.epoch_label(report.epoch)}: loss {report.loss:.3f}, "
               f"{report.images_per_second:.0f} images/s on {world_size} workers; test: {tested}", flush=True)
 
-    train_supernet(trainer, Path(loop_config["out"]), on_epoch=on_epoch)
+    train_supernet(trainer, Path(loop_config["out"]), on_epoch=None if loop_config["quiet"] else on_epoch)
     _check_replicas_agree(trainer.net, world_size)
 
 

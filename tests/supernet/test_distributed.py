@@ -9,7 +9,7 @@ import pytest
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_checkpoint, load_supernet
 from nas.supernet.config import TrainConfig
-from nas.supernet.distributed import train_on_ray
+from nas.supernet.distributed import train_on_ray, uses_gpus
 from tests.cli import nas
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -40,6 +40,13 @@ def test_two_workers_stop_a_budgeted_run_on_the_same_step(cifar_small: Path, tmp
 def test_more_workers_than_cpus_is_refused(cifar_small: Path, tmp_path: Path, ray_runtime: None) -> None:
     with pytest.raises(NasError, match="3 workers need 3 CPUs; the Ray cluster has 2"):
         train_on_ray("ofa-mbv3-w1.0-cifar10", cifar_small, TrainConfig(epochs=1), tmp_path / "x.pt", workers=3)
+
+
+def test_workers_take_one_gpu_each_or_cpus_where_the_cluster_has_no_gpu() -> None:
+    assert uses_gpus(workers=2, cpus=16, gpus=2) and uses_gpus(workers=2, cpus=1, gpus=4)
+    assert not uses_gpus(workers=2, cpus=2, gpus=0)
+    with pytest.raises(NasError, match=r"2 workers need 2 GPUs; the Ray cluster has 1 \(use --workers 1\)"):
+        uses_gpus(workers=2, cpus=16, gpus=1)
 
 
 def test_cli_workers_option(cifar_small: Path, tmp_path: Path) -> None:
