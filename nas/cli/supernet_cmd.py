@@ -176,11 +176,11 @@ class _EpochProgress:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from nas.supernet.checkpoint import load_checkpoint, supernet_of
-    from nas.supernet.evaluate import evaluate_subnet, load_dataset_of, trained_normalize
+    from nas.supernet.evaluate import default_device, evaluate_subnet, load_dataset_of, trained_normalize
 
     checkpoint = load_checkpoint(args.supernet)
     normalize = trained_normalize(checkpoint, args.supernet)  # refuses OFA's files, which record no data
-    supernet = supernet_of(checkpoint, args.supernet)
+    supernet = supernet_of(checkpoint, args.supernet).to(default_device())
     space = supernet.space
     genes = space.to_genes([space.from_json(args.arch)])[0]
     data = load_dataset_of(checkpoint, args.data)

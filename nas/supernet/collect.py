@@ -8,6 +8,7 @@ A collection holds the job's lease like a search worker does: a cancel request (
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -54,11 +55,12 @@ class _SubnetEvaluator:
 
     def __init__(self, request: dict, threads: int) -> None:
         from nas.supernet.checkpoint import load_supernet
-        from nas.supernet.evaluate import load_dataset_of, trained_normalize
+        from nas.supernet.evaluate import default_device, load_dataset_of, trained_normalize
 
         torch.set_num_threads(threads)
         self.request = CollectRequest(**request)
         self.supernet, checkpoint = load_supernet(self.request.supernet)
+        self.supernet.to(default_device())  # the GPU (share) Ray gave this actor, if any
         self.normalize = trained_normalize(checkpoint, self.request.supernet)
         self.data = load_dataset_of(checkpoint, self.request.data)
 
@@ -68,6 +70,15 @@ class _SubnetEvaluator:
         accuracy = evaluate_subnet(self.supernet, genes, self.data.train, self.data.test, self.normalize,
                                    self.request.calibration_images, self.request.test_images)
         return index, accuracy
+
+
+def gpu_share(workers: int, gpus: float) -> float:
+    """The fraction of a GPU each of ``workers`` actors asks for, so that all of them fit on the
+    cluster's ``gpus`` (a fraction cannot span two GPUs; Ray counts in steps of 0.0001); 0 without GPUs."""
+    if gpus < 1:
+        return 0.0
+    per_gpu = math.ceil(workers / int(gpus))
+    return math.floor(10_000 / per_gpu) / 10_000
 
 
 def distinct_samples(space: SearchSpace, n: int, seed: int) -> np.ndarray:
@@ -99,14 +110,15 @@ def collect(request: CollectRequest, store: TrialStore,
     keys, archs = arch_keys(space.name, genes), space.to_json_batch(genes)
 
     init_ray()
-    cpus = int(ray.cluster_resources().get("CPU", 0))
+    resources = ray.cluster_resources()
+    cpus, gpus = int(resources.get("CPU", 0)), resources.get("GPU", 0)
     if request.workers > cpus:
         raise NasError(f"{request.workers} workers need {request.workers} CPUs; the Ray cluster has {cpus}")
     threads = max(1, (os.cpu_count() or 1) // request.workers)
     worker_id = new_worker_id()
     job = store.start_collection({"space": space.name, **asdict(request),
                                   "supernet_sha256": sha256_of(Path(request.supernet))}, worker_id)
-    evaluator = ray.remote(num_cpus=1)(_SubnetEvaluator)
+    evaluator = ray.remote(num_cpus=1, num_gpus=gpu_share(request.workers, gpus))(_SubnetEvaluator)
     actors = [evaluator.remote(asdict(request), threads) for _ in range(request.workers)]
     pool = ActorPool(actors)
     for index, row in enumerate(genes):

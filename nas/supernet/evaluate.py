@@ -71,6 +71,11 @@ def subset(split: ImageSplit, images: int | None, seed: int = 0) -> ImageSplit:
     return ImageSplit(split.images[order], split.labels[order])
 
 
+def default_device() -> torch.device:
+    """Where supernets train and subnets are measured: the GPU if there is one."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _device_of(net: nn.Module) -> torch.device:
     """Where the network's weights are: images (held on the CPU) go there batch by batch."""
     return next(net.parameters()).device

@@ -35,7 +35,7 @@ from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoi
 from nas.supernet.config import TrainConfig
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
-from nas.supernet.evaluate import Normalize, at_size, evaluate_subnet
+from nas.supernet.evaluate import Normalize, at_size, default_device, evaluate_subnet
 from searchspaces.ofa_mbv3 import N_BLOCKS, OFAMobileNetV3Space
 
 # A budgeted run's one-cycle schedule advances in this many equal slices of the budget
@@ -136,7 +136,7 @@ class SupernetTrainer:
         # data parallel (nas.supernet.distributed): each of world_size processes takes its share of
         # every batch, and gradients are averaged across them once per sandwich step
         self.rank, self.world_size = rank, world_size
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(device) if device else default_device()
         # channels-last makes a CPU sandwich step 1.2-1.5x faster; on an H200 it made cuDNN compile a
         # kernel for every new subnet shape (10-15 s a step, bf16), where NCHW compiles none
         on_gpu = self.device.type == "cuda"
@@ -174,8 +174,7 @@ class SupernetTrainer:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
-        return {"space": self.space.name, "stage_strides": list(self.space.stage_strides),
-                "n_classes": len(self.data.classes), "classes": self.data.classes,
+        return {"space": self.space.name, "stage_strides": list(self.space.stage_strides), "classes": self.data.classes,
                 "resolution": int(self.data.train.images.shape[-1]), "mean": self.mean, "std": self.std}
 
     def save(self, path: Path) -> None:

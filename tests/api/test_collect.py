@@ -15,7 +15,7 @@ from api.store import TrialStore
 from api.tables import JobKind, JobStatus
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet, save_checkpoint
-from nas.supernet.collect import CollectRequest, collect
+from nas.supernet.collect import CollectRequest, collect, gpu_share
 from nas.supernet.data import load_image_dataset
 from nas.supernet.elastic import ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
@@ -34,7 +34,7 @@ def supernet(cifar_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     classes = load_image_dataset(cifar_small, 32, max_per_class=1).classes
     path = tmp_path_factory.mktemp("collect") / "supernet.pt"
     save_checkpoint(path, ElasticMobileNetV3(SPACE), {
-        "space": SPACE.name, "n_classes": 10, "classes": classes, "resolution": 32,
+        "space": SPACE.name, "classes": classes, "resolution": 32,
         "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]})
     return path
 
@@ -111,3 +111,9 @@ def test_bad_input_is_refused_before_any_job_exists(
     with pytest.raises(NasError, match="recalibration needs at least 2 images"):
         collect(request(supernet, cifar_small, calibration_images=1), sqlite_store)
     assert sqlite_store.list_jobs()[1] == 0
+
+
+def test_actors_share_the_gpus_so_that_all_of_them_fit() -> None:
+    assert gpu_share(workers=2, gpus=0) == 0.0 and gpu_share(workers=2, gpus=4) == 1.0
+    assert gpu_share(workers=3, gpus=2) == 0.5  # 0.67 each would leave the third actor no whole share
+    assert gpu_share(workers=3, gpus=1) == 0.3333  # three shares fit in one GPU at Ray's 0.0001 steps

@@ -23,7 +23,7 @@ from searchspaces import get_space
 from tests.supernet.test_elastic import random_ofa_state_dict
 
 SPACE = get_space("ofa-mbv3-w1.0-cifar10")
-META = {"space": SPACE.name, "n_classes": 10, "classes": [f"c{i}" for i in range(10)], "resolution": 32,
+META = {"space": SPACE.name, "classes": [f"c{i}" for i in range(10)], "resolution": 32,
         "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
 
