@@ -8,6 +8,7 @@ on its own node (use a shared file system for ``--out`` across nodes).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -31,7 +32,8 @@ def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, wo
         raise NasError(f"no dataset at {data}")
     # not nas.executors.init_ray: worker 0's per-epoch lines are the progress a user watches
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, configure_logging=False)
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, configure_logging=False,
+                 logging_config=ray.LoggingConfig(log_level="ERROR"))
     resources = ray.cluster_resources()
     use_gpu = uses_gpus(workers, int(resources.get("CPU", 0)), int(resources.get("GPU", 0)))
     loop_config = {"space": space_name, "data": str(data.resolve()), "config": asdict(config),
@@ -85,8 +87,9 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
 
     def on_epoch(report: Any) -> None:
         tested = ", ".join(f"{name} {acc:.1%}" for name, acc in report.test_accuracy.items())
-        print(f"{trainer.epoch_label(report.epoch)}: loss {report.loss:.3f}, "
-              f"{report.images_per_second:.0f} images/s on {world_size} workers; test: {tested}", flush=True)
+        sys.stdout.write(f"{trainer.epoch_label(report.epoch)}: loss {report.loss:.3f}, "
+                         f"{report.images_per_second:.0f} images/s on {world_size} workers; test: {tested}\n")
+        sys.stdout.flush()
 
     train_supernet(trainer, Path(loop_config["out"]), on_epoch=None if loop_config["quiet"] else on_epoch)
     _check_replicas_agree(trainer.net, world_size)
