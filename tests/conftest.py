@@ -63,10 +63,10 @@ def cifar_small(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def ray_runtime() -> Iterator[None]:
-    """A real local Ray runtime of two CPUs for the tests of one module."""
+    """A real local Ray runtime of two CPUs and no GPU (on a GPU machine too) for the tests of one module."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield
     finally:

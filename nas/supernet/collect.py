@@ -111,14 +111,16 @@ def collect(request: CollectRequest, store: TrialStore,
 
     init_ray()
     resources = ray.cluster_resources()
-    cpus, gpus = int(resources.get("CPU", 0)), resources.get("GPU", 0)
-    if request.workers > cpus:
+    cpus, share = int(resources.get("CPU", 0)), gpu_share(request.workers, resources.get("GPU", 0))
+    if not share and request.workers > cpus:
         raise NasError(f"{request.workers} workers need {request.workers} CPUs; the Ray cluster has {cpus}")
     threads = max(1, (os.cpu_count() or 1) // request.workers)
     worker_id = new_worker_id()
     job = store.start_collection({"space": space.name, **asdict(request),
                                   "supernet_sha256": sha256_of(Path(request.supernet))}, worker_id)
-    evaluator = ray.remote(num_cpus=1, num_gpus=gpu_share(request.workers, gpus))(_SubnetEvaluator)
+    # an actor on a GPU asks for its share of it only (as Ray Train's workers do), so a GPU node with
+    # fewer CPUs than actors cannot leave some of them waiting for ever
+    evaluator = ray.remote(num_cpus=0 if share else 1, num_gpus=share)(_SubnetEvaluator)
     actors = [evaluator.remote(asdict(request), threads) for _ in range(request.workers)]
     pool = ActorPool(actors)
     for index, row in enumerate(genes):

@@ -15,7 +15,7 @@ from api.store import TrialStore
 from api.tables import JobKind, JobStatus
 from nas.errors import NasError
 from nas.supernet.checkpoint import load_supernet, save_checkpoint
-from nas.supernet.collect import CollectRequest, collect, gpu_share
+from nas.supernet.collect import CollectRequest, collect
 from nas.supernet.data import load_image_dataset
 from nas.supernet.elastic import ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, evaluate_subnet
@@ -112,8 +112,3 @@ def test_bad_input_is_refused_before_any_job_exists(
         collect(request(supernet, cifar_small, calibration_images=1), sqlite_store)
     assert sqlite_store.list_jobs()[1] == 0
 
-
-def test_actors_share_the_gpus_so_that_all_of_them_fit() -> None:
-    assert gpu_share(workers=2, gpus=0) == 0.0 and gpu_share(workers=2, gpus=4) == 1.0
-    assert gpu_share(workers=3, gpus=2) == 0.5  # 0.67 each would leave the third actor no whole share
-    assert gpu_share(workers=3, gpus=1) == 0.3333  # three shares fit in one GPU at Ray's 0.0001 steps
