@@ -1,5 +1,5 @@
 """Data-parallel supernet training on Ray Train: a ``TorchTrainer`` runs one training process per
-worker (GPU when the cluster has them), in the process group Ray Train sets up (NCCL on GPUs, gloo
+worker (one GPU each when the cluster has GPUs, else a CPU), in the process group Ray Train sets up (NCCL on GPUs, gloo
 on CPUs). Every worker decodes the dataset from the same path, takes its share of each batch and
 averages gradients with the others once per sandwich step; worker 0 tests and writes the checkpoint,
 on its own node (use a shared file system for ``--out`` across nodes).
@@ -23,14 +23,17 @@ from nas.supernet.config import TrainConfig
 def train_on_ray(space_name: str, data: Path, config: TrainConfig, out: Path, workers: int,
                  resume: Path | None = None, max_per_class: int | None = None, quiet: bool = False) -> None:
     """Train with ``workers`` Ray Train workers; blocks until done. Worker 0 prints a line per epoch
-    unless ``quiet``."""
+    unless ``quiet``. Starting Ray here sets this process's logging to errors only (see below)."""
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     if not data.exists():  # every worker would fail on it, behind Ray's error wrapping
         raise NasError(f"no dataset at {data}")
-    # not nas.executors.init_ray: worker 0's per-epoch lines are the progress a user watches
+    # not nas.executors.init_ray: worker 0's per-epoch lines are the progress a user watches. Ray's
+    # processes log errors only: Ray Train's placement-group cleaner otherwise warns every second of
+    # the run that the State API (part of the dashboard, which this Ray lacks) is unavailable. A job
+    # logging config also makes Ray forward worker lines without their "(RayTrainWorker pid=...)" prefix.
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, configure_logging=False,
                  logging_config=ray.LoggingConfig(log_level="ERROR"))
@@ -86,6 +89,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         trainer.resume(Path(loop_config["resume"]))
 
     def on_epoch(report: Any) -> None:
+        # not print(): Ray Train patches it into a log call that writes the line to stderr as well
         tested = ", ".join(f"{name} {acc:.1%}" for name, acc in report.test_accuracy.items())
         sys.stdout.write(f"{trainer.epoch_label(report.epoch)}: loss {report.loss:.3f}, "
                          f"{report.images_per_second:.0f} images/s on {world_size} workers; test: {tested}\n")

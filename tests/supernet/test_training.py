@@ -107,6 +107,16 @@ def test_resuming_a_checkpoint_without_the_training_time_is_refused(small_data, 
         SupernetTrainer(SPACE, small_data, config(epochs=1)).resume(tmp_path / "run.pt")
 
 
+def test_a_checkpoint_that_records_n_classes_still_resumes(small_data, tmp_path: Path) -> None:
+    SupernetTrainer(SPACE, small_data, config(epochs=1)).save(tmp_path / "run.pt")
+    payload = torch.load(tmp_path / "run.pt", weights_only=True)
+    payload["nas"]["n_classes"] = 10  # as checkpoints recorded it before 2026-12-07
+    torch.save(payload, tmp_path / "run.pt")
+    resumed = SupernetTrainer(SPACE, small_data, config(epochs=1))
+    resumed.resume(tmp_path / "run.pt")
+    assert resumed.epoch == 0 and "n_classes" not in resumed.metadata()
+
+
 def test_a_run_lasts_a_number_of_epochs_or_of_minutes() -> None:
     for length in ({"epochs": None}, {"epochs": 2, "minutes": 1.0}):
         with pytest.raises(NasError, match="epochs or as minutes"):
