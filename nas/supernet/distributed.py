@@ -1,6 +1,6 @@
 """Data-parallel supernet training on Ray Train: a ``TorchTrainer`` runs one training process per
-worker (one GPU each when the cluster has GPUs, else a CPU), in the process group Ray Train sets up (NCCL on GPUs, gloo
-on CPUs). Every worker decodes the dataset from the same path, takes its share of each batch and
+worker (one GPU each when the cluster has GPUs, else a CPU), in the process group Ray Train sets up
+(NCCL on GPUs, gloo on CPUs). Every worker decodes the dataset from the same path, takes its share of each batch and
 averages gradients with the others once per sandwich step; worker 0 tests and writes the checkpoint,
 on its own node (use a shared file system for ``--out`` across nodes).
 """

@@ -111,4 +111,3 @@ def test_bad_input_is_refused_before_any_job_exists(
     with pytest.raises(NasError, match="recalibration needs at least 2 images"):
         collect(request(supernet, cifar_small, calibration_images=1), sqlite_store)
     assert sqlite_store.list_jobs()[1] == 0
-
