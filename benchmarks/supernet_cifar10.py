@@ -88,6 +88,8 @@ def main() -> None:
                         help="random subnets per sandwich step (default %(default)d)")
     parser.add_argument("--label-weight", type=non_negative_float, default=TrainConfig.label_weight,
                         help="weight of the label loss in the smaller subnets' loss (default %(default)g)")
+    parser.add_argument("--student-split", type=positive_int, default=TrainConfig.student_split,
+                        help="the smaller subnets train on parts of the batch, in turn (default %(default)d)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=TrainConfig.weight_decay,
                         help="SGD weight decay (default %(default)g)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
@@ -126,6 +128,7 @@ def run(args: argparse.Namespace) -> None:
     trainer = SupernetTrainer(space, data, TrainConfig(**length, batch_size=args.batch_size,
                                                         random_subnets=args.random_subnets,
                                                         label_weight=args.label_weight,
+                                                        student_split=args.student_split,
                                                         weight_decay=args.weight_decay,
                                                         schedule=args.schedule, seed=args.seed))
     train_supernet(trainer, args.out, on_epoch=lambda r: print(
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
-            "label_weight": args.label_weight, "weight_decay": args.weight_decay,
+            "label_weight": args.label_weight, "student_split": args.student_split, "weight_decay": args.weight_decay,
             "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
             "epochs": epochs, "train_minutes": train_minutes,
             "largest": accuracy["largest"], "smallest": accuracy["smallest"],

@@ -21,6 +21,9 @@ class TrainConfig:
     # weight of the label cross-entropy added to the distillation loss of every smaller subnet
     # (OFA adds it at weight 1; BigNAS and the default here distill only)
     label_weight: float = 0.0
+    # the smaller subnets of a step each train on one of this many equal parts of the batch, the
+    # parts in turn (1: all on the whole batch, as in OFA and BigNAS); more makes a step cheaper
+    student_split: int = 1
     schedule: str = "sandwich"
     seed: int = 0
 
@@ -32,5 +35,7 @@ class TrainConfig:
         if self.batch_size < 2 or min(self.random_subnets, self.label_weight, self.weight_decay) < 0:
             raise NasError("batch size must be at least 2 (batch norm on 1x1 maps needs two images); "
                            "random subnets, label weight and weight decay not negative")
+        if self.student_split < 1:
+            raise NasError("the student split must be at least 1 (1: every subnet trains on the whole batch)")
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")

@@ -150,8 +150,10 @@ class SupernetTrainer:
         self.steps_per_epoch = len(data.train.labels) // config.batch_size
         if self.steps_per_epoch == 0:
             raise NasError(f"{len(data.train.labels)} training images do not make one batch of {config.batch_size}")
-        if config.batch_size < 2 * world_size:
-            raise NasError(f"a batch of {config.batch_size} gives {world_size} workers fewer than 2 images each")
+        if config.batch_size < 2 * world_size * config.student_split:
+            raise NasError(f"a batch of {config.batch_size} gives {world_size} worker{'s' * (world_size > 1)} "
+                           f"in {config.student_split} part{'s' * (config.student_split > 1)} fewer than 2 images "
+                           "per part (batch norm on 1x1 maps needs two)")
         decay = [p for p in self.net.parameters() if p.ndim > 1]
         no_decay = [p for p in self.net.parameters() if p.ndim <= 1]
         lr = config.lr * config.batch_size / 128
@@ -259,11 +261,15 @@ class SupernetTrainer:
             loss = F.cross_entropy(logits, labels, label_smoothing=self.config.label_smoothing)
         loss.backward()
         teacher = logits.detach().float().softmax(1)
-        for genes in subnets:
+        split = self.config.student_split  # slices, so channels-last survives
+        parts = list(zip(images.tensor_split(split), teacher.tensor_split(split), labels.tensor_split(split)))
+        for index, genes in enumerate(subnets):
+            part_images, part_teacher, part_labels = parts[index % split]
             self.net.set_active(genes)
             with self.autocast:
-                student = self.net(self._at_resolution(images, genes)).float()
-            subnet_loss(student, teacher, labels, self.config.label_weight, self.config.label_smoothing).backward()
+                student = self.net(self._at_resolution(part_images, genes)).float()
+            subnet_loss(student, part_teacher, part_labels, self.config.label_weight,
+                        self.config.label_smoothing).backward()
         if self.world_size > 1:
             self._average_gradients()
         self.optimizer.step()
