@@ -47,6 +47,9 @@ def _add_train(commands: Any) -> None:
     parser.add_argument("--label-weight", type=non_negative_float, default=TrainConfig.label_weight, metavar="W",
                         help="add W times the label loss to the smaller subnets' distillation loss "
                              "(default %(default)g: distillation only; OFA uses 1)")
+    parser.add_argument("--student-split", type=positive_int, default=TrainConfig.student_split, metavar="K",
+                        help="the smallest and random subnets each train on one of K equal parts of the batch, "
+                             "in turn: a cheaper step (default %(default)d: each on the whole batch)")
     parser.add_argument("--schedule", choices=SCHEDULES, default=TrainConfig.schedule,
                         help="sandwich rule, or OFA's progressive shrinking (default %(default)s)")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="default %(default)d")
@@ -118,7 +121,8 @@ def _run_train(args: argparse.Namespace) -> int:
     space = get_space(args.space)
     config = TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, random_subnets=args.random_subnets,
-                         label_weight=args.label_weight, schedule=args.schedule, seed=args.seed)
+                         label_weight=args.label_weight, student_split=args.student_split,
+                         schedule=args.schedule, seed=args.seed)
     check_checkpoint_path(args.out)  # before the dataset is decoded
     workers = args.workers or (1 if os.environ.get("RAY_ADDRESS") else None)
     if workers:

@@ -3,6 +3,8 @@
 Every step trains the largest subnet on the labels, then the smallest and ``random_subnets`` random
 subnets on the largest one's predictions of the same batch (plus, at ``label_weight``, on the
 labels), each at its own resolution (the batch resized), and applies the summed gradients once.
+With ``student_split`` K, those smaller subnets each train on one of K equal parts of the batch, the
+parts in turn, which makes a step cheaper.
 ``schedule="progressive"`` follows OFA's progressive shrinking instead: the first quarter of the run
 trains the largest subnet alone, then kernel size, depth and expand ratio become elastic in turn; as
 in OFA, the expanded channels are sorted by importance when the expand ratio becomes elastic, so the
@@ -150,10 +152,10 @@ class SupernetTrainer:
         self.steps_per_epoch = len(data.train.labels) // config.batch_size
         if self.steps_per_epoch == 0:
             raise NasError(f"{len(data.train.labels)} training images do not make one batch of {config.batch_size}")
-        if config.batch_size < 2 * world_size * config.student_split:
-            raise NasError(f"a batch of {config.batch_size} gives {world_size} worker{'s' * (world_size > 1)} "
-                           f"in {config.student_split} part{'s' * (config.student_split > 1)} fewer than 2 images "
-                           "per part (batch norm on 1x1 maps needs two)")
+        if config.batch_size // world_size // config.student_split < 2:  # the smallest worker's smallest part
+            parts = f" in {config.student_split} parts" if config.student_split > 1 else ""
+            raise NasError(f"a batch of {config.batch_size}{parts} gives {world_size} worker"
+                           f"{'s' * (world_size > 1)} fewer than 2 images each")
         decay = [p for p in self.net.parameters() if p.ndim > 1]
         no_decay = [p for p in self.net.parameters() if p.ndim <= 1]
         lr = config.lr * config.batch_size / 128

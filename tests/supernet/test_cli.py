@@ -18,10 +18,11 @@ ARCH = json.dumps({"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 32})
 def trained(cifar_small: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "supernet.pt"
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "1", "--batch-size", "50",
-              "--random-subnets", "1", "--label-weight", "0.5", "--weight-decay", "4e-4", "--out", str(out))
+              "--random-subnets", "1", "--label-weight", "0.5", "--weight-decay", "4e-4", "--student-split", "2",
+              "--out", str(out))
     assert run.returncode == 0, run.stderr
     config = load_checkpoint(out).training["config"]
-    assert config["label_weight"] == 0.5 and config["weight_decay"] == 4e-4
+    assert config["label_weight"] == 0.5 and config["weight_decay"] == 4e-4 and config["student_split"] == 2
     assert "200 training and 100 test images, 10 classes" in run.stderr
     assert "epoch 1/1: loss" in run.stderr and "test: largest" in run.stderr
     return out
@@ -38,7 +39,7 @@ def test_train_then_evaluate_a_subnet(trained: Path, cifar_small: Path) -> None:
 def test_resume_continues_a_finished_run_to_more_epochs_only_with_the_same_settings(
         trained: Path, cifar_small: Path, tmp_path: Path) -> None:
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "2", "--batch-size", "50",
-              "--random-subnets", "1", "--label-weight", "0.5", "--weight-decay", "4e-4",
+              "--random-subnets", "1", "--label-weight", "0.5", "--weight-decay", "4e-4", "--student-split", "2",
               "--out", str(tmp_path / "more.pt"),
               "--resume", str(trained), "--quiet")
     assert run.returncode != 0
@@ -79,6 +80,10 @@ def test_export_writes_the_model_and_its_metadata(trained: Path, cifar_small: Pa
      "--weight-decay"),
     (["train-supernet", "--data", "{data}", "--epochs", "1", "--random-subnets", "-1", "--out", "x.pt"],
      "--random-subnets"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--student-split", "0", "--out", "x.pt"],
+     "--student-split"),
+    (["train-supernet", "--data", "{data}", "--epochs", "1", "--batch-size", "50", "--student-split", "26",
+      "--out", "x.pt"], "a batch of 50 in 26 parts gives 1 worker fewer than 2 images each"),
     (["train-supernet", "--data", "{data}", "--epochs", "1", "--batch-size", "1", "--out", "x.pt"],
      "batch size must be at least 2"),
     (["train-supernet", "--data", "{data}", "--epochs", "1", "--out", "{data}"], "is a directory"),

@@ -125,7 +125,7 @@ def test_a_run_lasts_a_number_of_epochs_or_of_minutes() -> None:
         config(epochs=None, minutes=0.0)
 
 
-@pytest.mark.parametrize("setting", ["batch_size", "random_subnets", "label_weight", "weight_decay"])
+@pytest.mark.parametrize("setting", ["batch_size", "random_subnets", "label_weight", "weight_decay", "student_split"])
 def test_a_negative_setting_is_refused_from_python_too(setting: str) -> None:
     with pytest.raises(NasError, match=setting.replace("_", " ")):
         config(**{setting: -1})
@@ -142,6 +142,9 @@ def test_every_batch_holds_two_images_or_more(small_data) -> None:
         SupernetTrainer(SPACE, small_data, config(batch_size=256))
     with pytest.raises(NasError, match="a batch of 4 gives 3 workers fewer than 2 images each"):
         SupernetTrainer(SPACE, small_data, config(batch_size=4), rank=0, world_size=3)
+    with pytest.raises(NasError, match="a batch of 50 in 13 parts gives 2 workers fewer than 2 images each"):
+        SupernetTrainer(SPACE, small_data, config(student_split=13), rank=0, world_size=2)
+    SupernetTrainer(SPACE, small_data, config(student_split=12), rank=0, world_size=2)  # 25 images: parts of 2 or 3
 
 
 def test_every_subnet_trains_at_its_own_resolution(small_data) -> None:
@@ -152,6 +155,19 @@ def test_every_subnet_trains_at_its_own_resolution(small_data) -> None:
     smallest = np.zeros_like(two_resolutions.gene_sizes)
     trainer.train_step(trainer.normalize(small_data.train.images[:8]), small_data.train.labels[:8], [smallest])
     assert seen == [32, 24]  # the largest subnet, then the smallest on the same images resized
+
+
+def test_with_a_student_split_the_smaller_subnets_take_the_parts_of_the_batch_in_turn(small_data) -> None:
+    trainer = SupernetTrainer(SPACE, small_data, config(student_split=2))
+    seen: list[torch.Tensor] = []
+    trainer.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    batch = trainer.normalize(small_data.train.images[:9]).contiguous(memory_format=trainer.memory_format)
+    subnets = sample_subnets(SPACE, np.random.default_rng(0), 2, (True, True, True))  # smallest and 2 random
+    trainer.train_step(batch, small_data.train.labels[:9], subnets)
+    first, second = batch[:5], batch[5:]
+    assert [len(images) for images in seen] == [9, 5, 4, 5]  # the largest, then the parts in turn
+    assert all(torch.equal(a, b) for a, b in zip(seen, [batch, first, second, first]))
+    assert seen[1].is_contiguous(memory_format=trainer.memory_format)
 
 
 def test_a_checkpoint_path_that_is_a_directory_is_refused_before_training(small_data, tmp_path: Path) -> None:
