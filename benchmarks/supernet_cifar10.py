@@ -6,7 +6,9 @@ well inherited weights rank 50 random subnets.
 1. Throughput: images/s of a training step of the largest subnet alone and of a sandwich step
    (largest + smallest + 2 random subnets), measured on fresh weights over ``--throughput-steps`` steps.
 2. Training: ``--minutes`` of it (``nas train-supernet --minutes``: the one-cycle learning rate
-   follows the clock, and the run trains as many epochs as fit), or ``--epochs`` exactly.
+   follows the clock, and the run trains as many epochs as fit), or ``--epochs`` exactly; with
+   ``--student-split 2`` the smaller subnets train on halves of each batch (a cheaper step, so more
+   epochs fit in ``--minutes``), and step 1 also measures that step.
 3. Evaluation: the largest, the smallest and ``--subnets`` random subnets with inherited weights,
    batch norm recalibrated on 2,000 training images, on all 10,000 test images; Kendall tau of
    accuracy against MACs, and per stage: its share of the spread of MACs across the random subnets
@@ -89,7 +91,8 @@ def main() -> None:
     parser.add_argument("--label-weight", type=non_negative_float, default=TrainConfig.label_weight,
                         help="weight of the label loss in the smaller subnets' loss (default %(default)g)")
     parser.add_argument("--student-split", type=positive_int, default=TrainConfig.student_split,
-                        help="the smaller subnets train on parts of the batch, in turn (default %(default)d)")
+                        help="the smallest and random subnets each train on one of K equal parts of the batch, "
+                             "in turn (default %(default)d: each on the whole batch)")
     parser.add_argument("--weight-decay", type=non_negative_float, default=TrainConfig.weight_decay,
                         help="SGD weight decay (default %(default)g)")
     parser.add_argument("--schedule", choices=SCHEDULES, default="sandwich",
@@ -123,6 +126,14 @@ def run(args: argparse.Namespace) -> None:
     del probe
     print(f"throughput: largest subnet alone {largest_rate:.1f} images/s; sandwich step (4 subnets) "
           f"{sandwich_rate:.1f} images/s; a sandwich step costs {largest_rate / sandwich_rate:.2f}x a largest step")
+    split_rate = None
+    if args.student_split > 1:
+        probe = SupernetTrainer(space, data, TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed,
+                                                         student_split=args.student_split))
+        split_rate = step_rate(probe, 4, args.throughput_steps)
+        del probe
+        print(f"  with the smaller subnets on 1/{args.student_split} of the batch each: {split_rate:.1f} images/s "
+              f"({largest_rate / split_rate:.2f}x a largest step)")
 
     length = {"epochs": args.epochs} if args.epochs else {"minutes": args.minutes}
     trainer = SupernetTrainer(space, data, TrainConfig(**length, batch_size=args.batch_size,
@@ -160,6 +171,7 @@ def run(args: argparse.Namespace) -> None:
             "device": device, "batch_size": args.batch_size, "random_subnets": args.random_subnets,
             "label_weight": args.label_weight, "student_split": args.student_split, "weight_decay": args.weight_decay,
             "schedule": args.schedule, "largest_images_per_s": largest_rate, "sandwich_images_per_s": sandwich_rate,
+            "split_sandwich_images_per_s": split_rate,
             "epochs": epochs, "train_minutes": train_minutes,
             "largest": accuracy["largest"], "smallest": accuracy["smallest"],
             "random": [{"arch": space.to_json(space.to_arch(g)), "macs": int(m), "accuracy": float(a)}

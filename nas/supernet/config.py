@@ -9,6 +9,18 @@ from nas.errors import NasError
 from nas.supernet import SCHEDULES
 
 
+def check_parts(batch_size: int, student_split: int, workers: int = 1) -> None:
+    """Refuse a step whose smallest worker share (``batch_size // workers`` images, each worker taking
+    every workers-th image) or smallest part of it holds one image: batch norm on 1x1 maps needs two."""
+    if batch_size // workers // student_split >= 2:
+        return
+    if student_split == 1:
+        raise NasError(f"a batch of {batch_size} gives {workers} workers fewer than 2 images each")
+    shared = f" shared by {workers} workers" if workers > 1 else ""
+    raise NasError(f"a batch of {batch_size}{shared} in {student_split} parts leaves parts of fewer than 2 images "
+                   "(batch norm needs two): lower the student split or raise the batch size")
+
+
 @dataclass
 class TrainConfig:
     epochs: int | None = None  # the run's length: a number of epochs, or
@@ -37,5 +49,10 @@ class TrainConfig:
                            "random subnets, label weight and weight decay not negative")
         if self.student_split < 1:
             raise NasError("the student split must be at least 1 (1: every subnet trains on the whole batch)")
+        if self.student_split > self.random_subnets + 1:
+            raise NasError(f"a student split of {self.student_split} leaves parts of the batch to no subnet: "
+                           f"{self.random_subnets + 1} smaller subnets train per step (the smallest and "
+                           f"{self.random_subnets} random)")
+        check_parts(self.batch_size, self.student_split)
         if self.schedule not in SCHEDULES:
             raise NasError(f"unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}")

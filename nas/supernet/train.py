@@ -34,7 +34,7 @@ from torch import nn
 
 from nas.errors import NasError
 from nas.supernet.checkpoint import check_layout, load_checkpoint, save_checkpoint, with_classes
-from nas.supernet.config import TrainConfig
+from nas.supernet.config import TrainConfig, check_parts
 from nas.supernet.data import ImageDataset
 from nas.supernet.elastic import DynamicMBConv, ElasticMobileNetV3
 from nas.supernet.evaluate import Normalize, at_size, default_device, evaluate_subnet
@@ -152,10 +152,7 @@ class SupernetTrainer:
         self.steps_per_epoch = len(data.train.labels) // config.batch_size
         if self.steps_per_epoch == 0:
             raise NasError(f"{len(data.train.labels)} training images do not make one batch of {config.batch_size}")
-        if config.batch_size // world_size // config.student_split < 2:  # the smallest worker's smallest part
-            parts = f" in {config.student_split} parts" if config.student_split > 1 else ""
-            raise NasError(f"a batch of {config.batch_size}{parts} gives {world_size} worker"
-                           f"{'s' * (world_size > 1)} fewer than 2 images each")
+        check_parts(config.batch_size, config.student_split, world_size)
         decay = [p for p in self.net.parameters() if p.ndim > 1]
         no_decay = [p for p in self.net.parameters() if p.ndim <= 1]
         lr = config.lr * config.batch_size / 128

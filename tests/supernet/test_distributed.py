@@ -22,7 +22,8 @@ CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}
 def test_two_workers_train_one_supernet(cifar_small: Path, tmp_path: Path) -> None:
     out = tmp_path / "supernet.pt"
     run = nas("train-supernet", "--data", str(cifar_small), "--epochs", "2", "--batch-size", "50",
-              "--random-subnets", "1", "--seed", "1", "--workers", "2", "--out", str(out), env=CPU_ONLY)
+              "--random-subnets", "1", "--student-split", "2", "--seed", "1", "--workers", "2", "--out", str(out),
+              env=CPU_ONLY)
     assert run.returncode == 0, run.stderr
     # worker 0's line per epoch, once (Ray Train's patched print would echo it on stderr too), and
     # none of the warnings Ray Train's placement-group cleaner repeats every second when Ray runs
@@ -33,6 +34,7 @@ def test_two_workers_train_one_supernet(cifar_small: Path, tmp_path: Path) -> No
     # worker 0 checks after training that both replicas hold the same weights (averaged gradients)
     checkpoint = load_checkpoint(out)
     assert checkpoint.training["epoch"] == 2 and checkpoint.meta["classes"][0] == "airplane"
+    assert checkpoint.training["config"]["student_split"] == 2
     supernet, _ = load_supernet(out)
     assert supernet.space.n_classes == 10
 

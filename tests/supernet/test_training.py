@@ -142,9 +142,20 @@ def test_every_batch_holds_two_images_or_more(small_data) -> None:
         SupernetTrainer(SPACE, small_data, config(batch_size=256))
     with pytest.raises(NasError, match="a batch of 4 gives 3 workers fewer than 2 images each"):
         SupernetTrainer(SPACE, small_data, config(batch_size=4), rank=0, world_size=3)
-    with pytest.raises(NasError, match="a batch of 50 in 13 parts gives 2 workers fewer than 2 images each"):
-        SupernetTrainer(SPACE, small_data, config(student_split=13), rank=0, world_size=2)
-    SupernetTrainer(SPACE, small_data, config(student_split=12), rank=0, world_size=2)  # 25 images: parts of 2 or 3
+
+
+def test_a_student_split_that_leaves_a_part_of_one_image_or_an_untrained_part_is_refused(small_data) -> None:
+    with pytest.raises(NasError, match="student split must be at least 1"):
+        config(student_split=0)
+    with pytest.raises(NasError, match="a batch of 50 in 26 parts leaves parts of fewer than 2 images"):
+        config(student_split=26, random_subnets=30)
+    with pytest.raises(NasError, match="a student split of 3 leaves parts of the batch to no subnet"):
+        config(student_split=3, random_subnets=1)
+    # 2 workers share a batch of 51 as 26 and 25 images; 25 in 13 parts leaves a part of one
+    with pytest.raises(NasError, match="a batch of 51 shared by 2 workers in 13 parts leaves parts of fewer"):
+        SupernetTrainer(SPACE, small_data, config(batch_size=51, student_split=13, random_subnets=12),
+                        rank=0, world_size=2)
+    SupernetTrainer(SPACE, small_data, config(student_split=12, random_subnets=11), rank=0, world_size=2)
 
 
 def test_every_subnet_trains_at_its_own_resolution(small_data) -> None:
@@ -158,16 +169,30 @@ def test_every_subnet_trains_at_its_own_resolution(small_data) -> None:
 
 
 def test_with_a_student_split_the_smaller_subnets_take_the_parts_of_the_batch_in_turn(small_data) -> None:
-    trainer = SupernetTrainer(SPACE, small_data, config(student_split=2))
+    trainer = SupernetTrainer(SPACE, small_data, config(student_split=2, random_subnets=2))
     seen: list[torch.Tensor] = []
+    outputs: list[torch.Tensor] = []
     trainer.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    trainer.net.register_forward_hook(lambda module, inputs, output: outputs.append(output.detach()))
+    losses: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def recording_loss(logits, teacher, labels, *settings):
+        losses.append((teacher, labels))
+        return subnet_loss(logits, teacher, labels, *settings)
+
     batch = trainer.normalize(small_data.train.images[:9]).contiguous(memory_format=trainer.memory_format)
+    labels = small_data.train.labels[:9]
     subnets = sample_subnets(SPACE, np.random.default_rng(0), 2, (True, True, True))  # smallest and 2 random
-    trainer.train_step(batch, small_data.train.labels[:9], subnets)
-    first, second = batch[:5], batch[5:]
-    assert [len(images) for images in seen] == [9, 5, 4, 5]  # the largest, then the parts in turn
-    assert all(torch.equal(a, b) for a, b in zip(seen, [batch, first, second, first]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("nas.supernet.train.subnet_loss", recording_loss)
+        trainer.train_step(batch, labels, subnets)
+    parts = [slice(0, 5), slice(5, 9), slice(0, 5)]  # the smallest, then each random subnet, wrapping around
+    assert [len(images) for images in seen] == [9, 5, 4, 5]
+    assert all(torch.equal(images, batch[part]) for images, part in zip(seen[1:], parts))
     assert seen[1].is_contiguous(memory_format=trainer.memory_format)
+    teacher = outputs[0].float().softmax(1)  # the largest subnet's predictions of the whole batch
+    for (part_teacher, part_labels), part in zip(losses, parts, strict=True):
+        assert torch.equal(part_teacher, teacher[part]) and torch.equal(part_labels, labels[part])
 
 
 def test_a_checkpoint_path_that_is_a_directory_is_refused_before_training(small_data, tmp_path: Path) -> None:
