@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from nas.errors import NasError
 from nas.executors.base import Executor
 from nas.jobs import JobSpec, build_problem
 from nas.problem import Problem
@@ -20,6 +21,12 @@ def init_ray(address: str | None = None) -> None:
     if not ray.is_initialized():
         ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
+
+
+def check_cpus(workers: int, cpus: int) -> None:
+    """Refuse ``workers`` CPU workers on a Ray cluster of fewer ``cpus``: the rest would wait for ever."""
+    if workers > cpus:
+        raise NasError(f"{workers} workers need {workers} CPUs; the Ray cluster has {cpus}")
 
 
 def use_node_cores(threads: int | None = None) -> None:

@@ -24,8 +24,7 @@ from api.store import TrialRow, TrialStore
 from api.tables import JobStatus
 from api.worker import new_worker_id
 from nas.artifacts import sha256_of
-from nas.errors import NasError
-from nas.executors.ray_executor import init_ray
+from nas.executors.ray_executor import check_cpus, init_ray
 from nas.supernet import CALIBRATION_IMAGES
 from searchspaces.base import SearchSpace, arch_keys
 
@@ -112,8 +111,8 @@ def collect(request: CollectRequest, store: TrialStore,
     init_ray()
     resources = ray.cluster_resources()
     cpus, share = int(resources.get("CPU", 0)), gpu_share(request.workers, resources.get("GPU", 0))
-    if not share and request.workers > cpus:
-        raise NasError(f"{request.workers} workers need {request.workers} CPUs; the Ray cluster has {cpus}")
+    if not share:
+        check_cpus(request.workers, cpus)
     threads = max(1, (os.cpu_count() or 1) // request.workers)
     worker_id = new_worker_id()
     job = store.start_collection({"space": space.name, **asdict(request),

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from nas.errors import NasError
+from nas.executors.ray_executor import check_cpus
 from nas.supernet.config import TrainConfig
 
 
@@ -64,8 +65,7 @@ def uses_gpus(workers: int, cpus: int, gpus: int) -> bool:
         return True
     if gpus:
         raise NasError(f"{workers} workers need {workers} GPUs; the Ray cluster has {gpus} (use --workers {gpus})")
-    if cpus < workers:
-        raise NasError(f"{workers} workers need {workers} CPUs; the Ray cluster has {cpus}")
+    check_cpus(workers, cpus)
     return False
 
 
