@@ -120,18 +120,17 @@ def run(args: argparse.Namespace) -> None:
     print(f"decoded {len(data.train.labels):,} train / {len(data.test.labels):,} test images in "
           f"{time.perf_counter() - start:.1f} s")
 
-    probe = SupernetTrainer(space, data, TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed))
-    largest_rate = step_rate(probe, 1, args.throughput_steps)
-    sandwich_rate = step_rate(probe, 4, args.throughput_steps)
-    del probe
+    def probe(student_split: int = 1) -> SupernetTrainer:  # fresh weights for each measurement
+        return SupernetTrainer(space, data, TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed,
+                                                        student_split=student_split))
+
+    largest_rate = step_rate(probe(), 1, args.throughput_steps)
+    sandwich_rate = step_rate(probe(), 4, args.throughput_steps)
     print(f"throughput: largest subnet alone {largest_rate:.1f} images/s; sandwich step (4 subnets) "
           f"{sandwich_rate:.1f} images/s; a sandwich step costs {largest_rate / sandwich_rate:.2f}x a largest step")
     split_rate = None
     if args.student_split > 1:
-        probe = SupernetTrainer(space, data, TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed,
-                                                         student_split=args.student_split))
-        split_rate = step_rate(probe, 4, args.throughput_steps)
-        del probe
+        split_rate = step_rate(probe(args.student_split), 4, args.throughput_steps)
         print(f"  with the smaller subnets on 1/{args.student_split} of the batch each: {split_rate:.1f} images/s "
               f"({largest_rate / split_rate:.2f}x a largest step)")
 
