@@ -145,9 +145,10 @@ def run(args: argparse.Namespace) -> None:
                                                         student_split=args.student_split,
                                                         weight_decay=args.weight_decay,
                                                         schedule=args.schedule, seed=args.seed))
-    train_supernet(trainer, args.out, on_epoch=lambda r: print(
+    tested = min(2000, len(data.test.labels))  # per epoch; the full test set comes after training
+    train_supernet(trainer, args.out, test_limit=tested, on_epoch=lambda r: print(
         f"  {trainer.epoch_label(r.epoch)}: loss {r.loss:.3f}, train acc {r.train_accuracy:.1%}, "
-        f"{r.images_per_second:.1f} images/s, test (2,000 images) largest {r.test_accuracy['largest']:.1%} "
+        f"{r.images_per_second:.1f} images/s, test ({tested:,} images) largest {r.test_accuracy['largest']:.1%} "
         f"smallest {r.test_accuracy['smallest']:.1%}", flush=True))
     train_minutes, epochs = trainer.seconds() / 60, trainer.epoch
     print(f"trained {epochs} epoch{'s' * (epochs != 1)} in {train_minutes:.1f} min; checkpoint {args.out}")
