@@ -8,8 +8,8 @@ well inherited weights rank 50 random subnets.
 2. Training: ``--minutes`` of it (``nas train-supernet --minutes``: the one-cycle learning rate
    follows the clock, and the run trains as many epochs as fit), or ``--epochs`` exactly. The
    smaller subnets train on halves of each batch (``--student-split 2``, unlike ``nas train-supernet``'s
-   default): a cheaper step, so more epochs fit in ``--minutes``. Three hour runs here with it
-   ranked subnets at Kendall tau 0.25-0.38 (mean 0.33), seven with whole batches at 0.09-0.32
+   default): a cheaper step, so more epochs fit in ``--minutes``. Four hour runs here with it
+   ranked subnets at Kendall tau 0.16-0.38 (mean 0.29), seven with whole batches at 0.09-0.32
    (mean 0.21; they fit 9-19 epochs as the shared machine's speed varied). Step 1 also measures
    that step.
 3. Evaluation: the largest, the smallest and ``--subnets`` random subnets with inherited weights,
