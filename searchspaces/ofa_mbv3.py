@@ -243,8 +243,8 @@ W12 = OFAMobileNetV3Space("ofa-mbv3-w1.2", 1.2, range(160, 225, 4))
 # in 11 epochs (seed 5), where the MACs of stages 0-2 alone ranked at 0.381 and those of stages 3-4,
 # both on 1x1 maps and 48 % of the MACs' variance, at -0.200; 0.282 in 13 epochs (seed 6, stages 3-4
 # neutral at +0.05 and +0.03); with the smaller subnets on halves of each batch (--student-split 2),
-# 17-19 epochs fit: 0.382 (seed 7; stage 0's MACs +0.546), 0.252 (seed 8; +0.374) and 0.366 (seed 9,
-# 19 epochs; stages 0-2 +0.374, +0.270, +0.227, stages 3-4 +0.023, +0.034), 0.162 (seed 10, 17
+# 17-19 epochs fit: 0.382 (seed 7; stage 0's MACs +0.546), 0.252 (seed 8; +0.374), 0.366 (seed 9,
+# 19 epochs; stages 0-2 +0.374, +0.270, +0.227, stages 3-4 +0.023, +0.034) and 0.162 (seed 10, 17
 # epochs; stage 0 +0.409, stages 3-4 -0.116, -0.077); all these
 # against 0.17-0.26 in six 11-14-epoch runs of OFA's strides and 0.03-0.13 in five with stages 2 and 3
 # swapped, where MACs varied most in stage 2 on 4x4 maps, whose width bought no accuracy. Strides
