@@ -25,6 +25,7 @@ from tests.supernet.test_elastic import random_ofa_state_dict
 SPACE = get_space("ofa-mbv3-w1.0-cifar10")
 META = {"space": SPACE.name, "classes": [f"c{i}" for i in range(10)], "resolution": 32,
         "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+RESOLUTION = 28  # the sampled subnet's, below the supernet's 32 px
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,9 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def genes() -> np.ndarray:
-    return SPACE.sample(1, np.random.default_rng(7))[0]
+    genes = SPACE.sample(1, np.random.default_rng(7))[0]
+    assert RESOLUTION == SPACE.resolutions[genes[-1]] == 28
+    return genes
 
 
 def export(checkpoint_path: Path, genes: np.ndarray, fmt: str, out: Path,
@@ -50,7 +53,7 @@ def export(checkpoint_path: Path, genes: np.ndarray, fmt: str, out: Path,
 
 
 def inputs(batch: int) -> torch.Tensor:
-    return torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
+    return torch.randn(batch, 3, RESOLUTION, RESOLUTION, generator=torch.Generator().manual_seed(batch))
 
 
 def test_onnx_matches_the_active_subnet_at_any_batch_size(checkpoint_path: Path, genes: np.ndarray,
@@ -60,7 +63,7 @@ def test_onnx_matches_the_active_subnet_at_any_batch_size(checkpoint_path: Path,
     (graph_input,) = model.graph.input
     dims = graph_input.type.tensor_type.shape.dim
     assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 32, 32]
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, RESOLUTION, RESOLUTION]
     session = onnxruntime.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
     for batch in (1, 5):
         x = inputs(batch)
@@ -92,6 +95,7 @@ def test_metadata_describes_the_model(checkpoint_path: Path, genes: np.ndarray, 
     assert metadata["params"] == int(SPACE.params(genes[None])[0])
     assert metadata["supernet"]["sha256"] == sha256_of(checkpoint_path)
     assert metadata["input"]["mean"] == META["mean"] and metadata["classes"] == META["classes"]
+    assert metadata["input"]["shape"] == ["batch", 3, RESOLUTION, RESOLUTION]
     assert metadata["latency_ms"]["median"] > 0 and metadata["batch_norm_recalibrated"] is False
     assert metadata["predictor"] is None
 
@@ -115,7 +119,7 @@ def test_calibration_recomputes_batch_norm_on_training_images(checkpoint_path: P
                                 calibration=train, calibration_images=100)
     assert metadata["batch_norm_recalibrated"] is True
     reference = extract_subnet(supernet, genes)
-    recalibrate_batch_norm(reference, train, Normalize(META["mean"], META["std"]), 100)
+    recalibrate_batch_norm(reference, train, Normalize(META["mean"], META["std"]), 100, size=RESOLUTION)
     x = inputs(2)
     with torch.no_grad():
         exported = torch.jit.load(str(tmp_path / "net.ts"))(x)

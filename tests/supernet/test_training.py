@@ -84,7 +84,7 @@ def test_resuming_on_other_data_or_another_space_is_refused(small_data, cifar_sm
     with pytest.raises(NasError, match=r"another space or dataset \(it records another mean, std\)"):
         SupernetTrainer(SPACE, fewer, config(epochs=1)).resume(tmp_path / "run.pt")
     # refused by name, before the weights' shapes fail to load
-    wider = OFAMobileNetV3Space("ofa-mbv3-w1.2-cifar10", 1.2, (32,), SPACE.stage_strides, n_classes=10)
+    wider = OFAMobileNetV3Space("ofa-mbv3-w1.2-cifar10", 1.2, SPACE.resolutions, SPACE.stage_strides, n_classes=10)
     with pytest.raises(NasError, match=r"another space or dataset \(it records another space\)"):
         SupernetTrainer(wider, small_data, config(epochs=1)).resume(tmp_path / "run.pt")
 
@@ -159,13 +159,15 @@ def test_a_student_split_that_leaves_a_part_of_one_image_or_an_untrained_part_is
 
 
 def test_every_subnet_trains_at_its_own_resolution(small_data) -> None:
-    two_resolutions = OFAMobileNetV3Space("cifar-24-32", 1.0, (24, 32), SPACE.stage_strides, n_classes=10)
-    trainer = SupernetTrainer(two_resolutions, small_data, config())
+    assert SPACE.resolutions == (24, 28, 32)
+    trainer = SupernetTrainer(SPACE, small_data, config())
     seen: list[int] = []
     trainer.net.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[-1]))
-    smallest = np.zeros_like(two_resolutions.gene_sizes)
-    trainer.train_step(trainer.normalize(small_data.train.images[:8]), small_data.train.labels[:8], [smallest])
-    assert seen == [32, 24]  # the largest subnet, then the smallest on the same images resized
+    smallest = np.zeros_like(SPACE.gene_sizes)
+    middle = smallest.copy()
+    middle[-1] = 1
+    trainer.train_step(trainer.normalize(small_data.train.images[:8]), small_data.train.labels[:8], [smallest, middle])
+    assert seen == [32, 24, 28]  # the largest subnet, then the others on the same images resized
 
 
 def test_with_a_student_split_the_smaller_subnets_take_the_parts_of_the_batch_in_turn(small_data) -> None:
@@ -183,6 +185,8 @@ def test_with_a_student_split_the_smaller_subnets_take_the_parts_of_the_batch_in
     batch = trainer.normalize(small_data.train.images[:9]).contiguous(memory_format=trainer.memory_format)
     labels = small_data.train.labels[:9]
     subnets = sample_subnets(SPACE, np.random.default_rng(0), 2, (True, True, True))  # smallest and 2 random
+    for genes in subnets:
+        genes[-1] = SPACE.gene_sizes[-1] - 1  # at 32 px each subnet sees its part of the batch as it is
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("nas.supernet.train.subnet_loss", recording_loss)
         trainer.train_step(batch, labels, subnets)
@@ -343,8 +347,10 @@ def test_progressive_shrinking_unfreezes_kernel_then_depth_then_expand() -> None
     largest = SPACE.gene_sizes - 1
     rng = np.random.default_rng(0)
     assert sample_subnets(SPACE, rng, 2, (False, False, False)) == []
-    for genes in sample_subnets(SPACE, rng, 5, (True, False, False)):
-        assert (genes[N_BLOCKS:] == largest[N_BLOCKS:]).all()  # expand and depth at their largest
+    kernel_phase = sample_subnets(SPACE, rng, 5, (True, False, False))
+    for genes in kernel_phase:
+        assert (genes[N_BLOCKS:-1] == largest[N_BLOCKS:-1]).all()  # expand and depth at their largest
+    assert len({genes[-1] for genes in kernel_phase}) > 1  # resolution is elastic in every phase, as in OFA
     smallest, *random = sample_subnets(SPACE, rng, 5, (True, True, True))
     assert (smallest == 0).all() and len(random) == 5
 
