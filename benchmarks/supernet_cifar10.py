@@ -20,8 +20,8 @@ well inherited weights rank 50 random subnets.
 Space: ``ofa-mbv3-w1.0-cifar10`` (OFA's w1.0 blocks, elastic resolution 24, 28 or 32 px, stride-2
 stem, stage strides 2, 2, 2, 2, 2, so at 32 px the maps are 16, 8, 4, 2, 1 and 1 pixels wide). The
 evaluation also reports resolution's share of the MACs' spread, how it ranks accuracy, and how MACs
-rank the subnets at each resolution. With elastic resolution two hour runs ranked subnets at tau
-0.352 (seed 11) and 0.322 (seed 12); the runs above had 32 px only.
+rank the subnets at each resolution. With elastic resolution three hour runs ranked subnets at tau
+0.352, 0.322 and 0.278 (seeds 11-13, mean 0.32); the runs above had 32 px only.
 """
 
 from __future__ import annotations
